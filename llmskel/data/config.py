@@ -1,0 +1,76 @@
+"""The ``data:`` section of an experiment config (see :mod:`llmskel.config` for loading rules)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..errors import ConfigError
+
+DatasetName = Literal["synthetic", "nw-ucla", "utkinect", "ntu", "cache", "folder", "pyskl", "hf"]
+StreamName = Literal["joint", "bone", "joint_motion", "bone_motion"]
+
+
+@dataclass
+class AugmentConfig:
+    """Training-time augmentation; every value 0 / false disables that augmentation."""
+
+    rotate: float = 0.0  # max |angle| in degrees, drawn per axis (x, y, z for 3D; in-plane for 2D)
+    scale: float = 0.0  # isotropic scale drawn from [1 - scale, 1 + scale]
+    shear: float = 0.0  # off-diagonal shear coefficients drawn from [-shear, shear]
+    noise: float = 0.0  # std of Gaussian noise added to every coordinate
+    joint_dropout: float = 0.0  # probability that a joint is zeroed for the whole sample
+    frame_dropout: float = 0.0  # probability that a frame is dropped before temporal resampling
+    flip: float = 0.0  # probability of a left-right mirror (x negated, left/right joints swapped)
+
+
+@dataclass
+class SyntheticConfig:
+    """The procedural action set (llmskel.data.synthetic), the embedded default."""
+
+    num_classes: int = 20  # the first N actions of the generator's catalogue
+    samples_per_class: int = 24
+    num_subjects: int = 8  # subjects 1..S; even subjects go to test under the default protocol
+    num_frames: int = 64  # mean length; lengths vary per subject speed
+    layout: str = "ntu25"  # generated in NTU-25 and converted if another layout is named
+    seed: int = 0
+
+
+@dataclass
+class DataConfig:
+    dataset: DatasetName = "synthetic"
+    root: str | None = None  # folder / file of the dataset (not used for synthetic)
+    # split rule; per dataset: synthetic "xsub"; nw-ucla "xview"; utkinect "xsub" or "loso-<subject>";
+    # ntu "ntu60-xsub", "ntu60-xview", "ntu120-xsub", "ntu120-xset"; cache/folder/hf "split" (a
+    # split column) or "xsub"; "none" puts everything in train and test (for inference-only data)
+    protocol: str = "default"
+    layout: str | None = None  # required for folder / pyskl / hf sources that do not say it
+    classes: list[str] | None = None  # class names, when the source has numbers only
+    num_frames: int = 64  # frames fed to the model after temporal resampling
+    num_bodies: int = 2  # bodies kept (padded with zeros / cut)
+    stream: StreamName = "joint"
+    train_crop: tuple[float, float] = (0.5, 1.0)  # random crop of this fraction of the valid frames
+    eval_crop: float = 1.0  # centre crop fraction at evaluation
+    center: bool = True  # subtract the layout origin of the first valid frame
+    align_view: bool = False  # rotate so the spine is +y ("up") and shoulders are +x
+    normalize_scale: bool = False  # divide by the mean spine length
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    allow_pickle: bool = False  # pyskl/mmaction2 annotation files are pickles: opt in explicitly
+    num_workers: int = 0  # DataLoader worker processes
+    # restrict training / testing to these class names (zero-shot seen/unseen splits set this)
+    train_classes: list[str] | None = None
+    test_classes: list[str] | None = None
+
+    def validate(self) -> None:
+        lo, hi = self.train_crop
+        if not (0.0 < lo <= hi <= 1.0):
+            raise ConfigError(
+                f"config key 'data.train_crop' must satisfy 0 < low <= high <= 1, got {self.train_crop}"
+            )
+        if not (0.0 < self.eval_crop <= 1.0):
+            raise ConfigError(f"config key 'data.eval_crop' must be in (0, 1], got {self.eval_crop}")
+        if self.num_frames < 1 or self.num_bodies < 1:
+            raise ConfigError("config keys 'data.num_frames' and 'data.num_bodies' must be >= 1")
+        if self.dataset not in ("synthetic",) and not self.root:
+            raise ConfigError(f"config key 'data.root' is required for dataset {self.dataset!r}")

@@ -1,0 +1,68 @@
+"""Shared test fixtures.
+
+* The Hub is never reached from tests: ``HF_HUB_OFFLINE=1`` is set before anything imports
+  huggingface_hub.
+* ``shared_data`` is ``../shared/data`` (real recordings kept outside the project); tests that
+  need it skip with a reason when it is absent, as it is in a user's fresh clone.
+* Accelerate's process-wide state is reset after every test so mixed precision and process
+  counts do not leak from one test into the next.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("LLMSKEL_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def _need(path: Path, what: str) -> Path:
+    if not path.exists():
+        pytest.skip(f"{what} not found at {path} (real data lives in ../shared/data beside the project)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    return _need(SHARED_DATA, "shared real data")
+
+
+@pytest.fixture(scope="session")
+def ntu_sample_file(shared_data) -> Path:
+    return _need(shared_data / "ntu_sample" / "S001C001P001R001A001.skeleton", "NTU sample file")
+
+
+@pytest.fixture(scope="session")
+def ucla_dir(shared_data) -> Path:
+    return _need(shared_data / "nw_ucla" / "all_sqe", "NW-UCLA")
+
+
+@pytest.fixture(scope="session")
+def utkinect_dir(shared_data) -> Path:
+    return _need(shared_data / "utkinect", "UTKinect-Action3D")
+
+
+@pytest.fixture(scope="session")
+def gap_descriptions_dir(shared_data) -> Path:
+    return _need(shared_data / "descriptions_gap", "GAP description files")
+
+
+@pytest.fixture(autouse=True)
+def _reset_accelerate_state():
+    yield
+    try:
+        from accelerate.state import AcceleratorState, GradientState, PartialState
+    except ImportError:  # pragma: no cover
+        return
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    PartialState._reset_state()
