@@ -56,9 +56,7 @@ def gap_descriptions_dir(shared_data) -> Path:
     return _need(shared_data / "descriptions_gap", "GAP description files")
 
 
-@pytest.fixture(autouse=True)
-def _reset_accelerate_state():
-    yield
+def reset_accelerate_state() -> None:
     try:
         from accelerate.state import AcceleratorState, GradientState, PartialState
     except ImportError:  # pragma: no cover
@@ -66,3 +64,11 @@ def _reset_accelerate_state():
     AcceleratorState._reset_state(True)
     GradientState._reset_state()
     PartialState._reset_state()
+
+
+@pytest.fixture(autouse=True)
+def _reset_accelerate_state():
+    # before: processes forked by accelerate.debug_launcher must not inherit a 1-process state
+    reset_accelerate_state()
+    yield
+    reset_accelerate_state()

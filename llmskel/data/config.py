@@ -9,6 +9,7 @@ from ..errors import ConfigError
 
 DatasetName = Literal["synthetic", "nw-ucla", "utkinect", "ntu", "cache", "folder", "pyskl", "hf"]
 StreamName = Literal["joint", "bone", "joint_motion", "bone_motion"]
+PadMode = Literal["resize", "zero", "loop", "edge"]
 
 
 @dataclass
@@ -51,6 +52,12 @@ class DataConfig:
     stream: StreamName = "joint"
     train_crop: tuple[float, float] = (0.5, 1.0)  # random crop of this fraction of the valid frames
     eval_crop: float = 1.0  # centre crop fraction at evaluation
+    # a crop shorter than num_frames: "resize" stretches it (interpolation), "zero" pads absent
+    # frames, "loop" repeats it from the start, "edge" repeats its last frame
+    pad_mode: PadMode = "resize"
+    # coordinate channels: 3 (x, y, z) or 2 (x, y, with channel 2 a score); None: 3 for the Kinect
+    # layouts (ntu25, kinect20), 2 for the pose-estimator layouts (coco17, openpose18, mediapipe33)
+    spatial_dims: int | None = None
     center: bool = True  # subtract the layout origin of the first valid frame
     align_view: bool = False  # rotate so the spine is +y ("up") and shoulders are +x
     normalize_scale: bool = False  # divide by the mean spine length
@@ -58,6 +65,10 @@ class DataConfig:
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     allow_pickle: bool = False  # pyskl/mmaction2 annotation files are pickles: opt in explicitly
     num_workers: int = 0  # DataLoader worker processes
+    # hold out this fraction of the training samples (stratified by class, seeded) as a validation
+    # set: it picks the best model and feeds methods that adapt during training, so the test set
+    # is never looked at before the end
+    val_fraction: float = 0.0
     # restrict training / testing to these class names (zero-shot seen/unseen splits set this)
     train_classes: list[str] | None = None
     test_classes: list[str] | None = None
@@ -70,6 +81,10 @@ class DataConfig:
             )
         if not (0.0 < self.eval_crop <= 1.0):
             raise ConfigError(f"config key 'data.eval_crop' must be in (0, 1], got {self.eval_crop}")
+        if not (0.0 <= self.val_fraction < 1.0):
+            raise ConfigError(f"config key 'data.val_fraction' must be in [0, 1), got {self.val_fraction}")
+        if self.spatial_dims not in (None, 2, 3):
+            raise ConfigError(f"config key 'data.spatial_dims' must be 2, 3 or null, got {self.spatial_dims}")
         if self.num_frames < 1 or self.num_bodies < 1:
             raise ConfigError("config keys 'data.num_frames' and 'data.num_bodies' must be >= 1")
         if self.dataset not in ("synthetic",) and not self.root:

@@ -1,0 +1,140 @@
+"""From a ``data:`` config to a dataset and its train / test indices: :func:`load_source`.
+
+``cfg.dataset`` picks the reader; ``cfg.root`` is its folder / file (a prepared cache works for
+every dataset, and is what NTU should use at full size); ``cfg.protocol`` the split (see
+:mod:`llmskel.data.protocols`); ``cfg.train_classes`` / ``cfg.test_classes`` restrict each side to
+those class names (zero-shot seen / unseen splits).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError
+from .cache import CachedSkeletonDataset, is_cache
+from .config import DataConfig
+from .protocols import dataset_kind, split_indices
+from .sample import BaseSkeletonDataset, SkeletonDataset
+
+log = logging.getLogger(__name__)
+
+_LARGE_RAW_NTU = 2000  # raw NTU folders above this many files: suggest preparing a cache
+
+
+def _root(cfg: DataConfig) -> Path:
+    if not cfg.root:
+        raise ConfigError(f"config key 'data.root' is required for dataset {cfg.dataset!r}")
+    p = Path(cfg.root).expanduser()
+    if not p.exists():
+        raise FileNotFoundError(f"data.root for dataset {cfg.dataset!r} not found: {p}")
+    return p
+
+
+def load_dataset(cfg: DataConfig) -> tuple[BaseSkeletonDataset, str]:
+    """The full dataset named by ``cfg`` and its protocol kind (see :func:`dataset_kind`)."""
+    kind = cfg.dataset
+    if kind == "synthetic":
+        from .synthetic import make_synthetic_dataset
+
+        return make_synthetic_dataset(cfg.synthetic), "synthetic"
+    if kind == "hf":
+        return _load_hf(cfg), "other"
+    root = _root(cfg)
+    if is_cache(root):
+        ds = CachedSkeletonDataset(root)
+        return ds, (kind if kind in ("ntu", "nw-ucla", "utkinect") else dataset_kind(ds))
+    if kind == "cache":
+        ds = CachedSkeletonDataset(root)  # raises a clear error naming what is missing
+        return ds, dataset_kind(ds)
+    if kind == "nw-ucla":
+        from .readers.nwucla import load_nwucla
+
+        return load_nwucla(root), "nw-ucla"
+    if kind == "utkinect":
+        from .readers.utkinect import load_utkinect
+
+        return load_utkinect(root), "utkinect"
+    if kind == "ntu":
+        from .readers.ntu import find_ntu_files, load_ntu
+
+        n = len(find_ntu_files(root))
+        if n > _LARGE_RAW_NTU:
+            log.warning(
+                "reading %d raw NTU files into memory; `llmskel data prepare --format ntu --src %s --out CACHE` "
+                "once, then data.root: CACHE, is much faster",
+                n,
+                root,
+            )
+        return load_ntu(root, num_bodies=max(cfg.num_bodies, 1)), "ntu"
+    if kind == "folder":
+        from .readers.folder import load_folder
+
+        return load_folder(root, layout=cfg.layout, classes=cfg.classes, max_bodies=cfg.num_bodies), "other"
+    if kind == "pyskl":
+        from .readers.pyskl import load_pyskl
+
+        ds = load_pyskl(root, allow_pickle=cfg.allow_pickle, layout=cfg.layout, classes=cfg.classes)
+        return ds, "other"
+    raise ConfigError(f"unknown dataset {kind!r}")
+
+
+def _load_hf(cfg: DataConfig) -> SkeletonDataset:
+    from .hf import hf_splits, load_hf_skeletons
+
+    if not cfg.root:
+        raise ConfigError(
+            "config key 'data.root' (an export folder or a Hub dataset id) is required for dataset 'hf'"
+        )
+    p = Path(cfg.root).expanduser()
+    if p.exists():
+        splits = hf_splits(p) or ["train"]
+        src = str(p)
+    elif "/" in cfg.root and not cfg.root.startswith((".", "/", "~")) and cfg.root.count("/") == 1:
+        splits, src = ["train", "test"], cfg.root  # a Hub id
+    else:
+        raise FileNotFoundError(f"data.root for dataset 'hf' not found: {p}")
+    parts = []
+    for s in splits:
+        try:
+            parts.append(load_hf_skeletons(src, s))
+        except Exception as e:  # a Hub dataset without this split
+            if s == "train":
+                raise
+            log.info("no split %r in %s (%s)", s, src, e)
+    samples = [x for part in parts for x in part.samples]
+    return SkeletonDataset(samples, parts[0].classes, parts[0].layout, name=parts[0].name)
+
+
+def class_indices(dataset: BaseSkeletonDataset, names: list[str], key: str) -> np.ndarray:
+    """Label indices of class ``names``; an unknown name lists the dataset's classes."""
+    lookup = {c: i for i, c in enumerate(dataset.classes)}
+    unknown = [n for n in names if n not in lookup]
+    if unknown:
+        raise ConfigError(
+            f"config key 'data.{key}' names unknown class(es) {', '.join(map(repr, unknown))}; "
+            f"classes of {dataset.name!r}: {', '.join(dataset.classes)}"
+        )
+    return np.array([lookup[n] for n in names], dtype=np.int64)
+
+
+def load_source(cfg: DataConfig) -> tuple[BaseSkeletonDataset, np.ndarray, np.ndarray]:
+    """(full dataset, train indices, test indices) for ``cfg`` (see the module docstring)."""
+    ds, kind = load_dataset(cfg)
+    train, test = split_indices(ds, cfg.protocol, kind)
+    labels = ds.labels
+    if cfg.train_classes is not None:
+        train = train[np.isin(labels[train], class_indices(ds, list(cfg.train_classes), "train_classes"))]
+    if cfg.test_classes is not None:
+        test = test[np.isin(labels[test], class_indices(ds, list(cfg.test_classes), "test_classes"))]
+    log.info(
+        "%s: %d samples, %d train / %d test (protocol %s)",
+        ds.name,
+        len(ds),
+        train.size,
+        test.size,
+        cfg.protocol,
+    )
+    return ds, train, test

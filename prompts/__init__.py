@@ -1,0 +1,1 @@
+"""Prompt templates and description files shipped with llmskel (data, not code)."""
