@@ -1,0 +1,423 @@
+"""The training loop, on Hugging Face Accelerate.
+
+:func:`training_function` is what ``accelerate launch scripts/train.py`` runs and what tests call.
+It works the same on one CPU, several CPU processes (gloo), one or many GPUs and several nodes:
+Accelerate decides from the launcher's environment.
+
+Checkpoints and exact resume
+    ``save_state`` writes ``<run>/checkpoints/checkpoint_<i>`` every ``train.checkpoint_every``
+    optimizer steps and at every epoch end, always at a gradient-sync boundary; older ones beyond
+    ``train.keep_checkpoints`` are removed. The state holds model, optimizer, scheduler, RNG states
+    and a small :class:`TrainProgress` (epoch, batches done in the epoch, step, best score,
+    history). Resuming (``resume=True`` for the latest, or a path) restores all of it and skips the
+    batches already consumed in the interrupted epoch. The sampler is seeded by (seed, epoch) and
+    augmentation by (seed, epoch, sample index), so a resumed run sees the same batches with the
+    same augmentation and ends with the same parameters as an uninterrupted one.
+
+Outputs in ``<run>``: ``config.yaml`` (resolved), ``metrics.json``, ``best/`` and ``last/`` model
+folders (Hub format), ``per_class_accuracy.csv``, ``confusion_matrix.png``, ``curves.png``,
+``scores/test_scores.npz`` (for ``llmskel ensemble``) and ``logs/`` (TensorBoard, metrics.jsonl).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+
+from ..config import save_config, to_dict
+from ..errors import CheckpointError, LlmskelError
+from .config import ExperimentConfig
+from .data import DataBundle, build_data, make_eval_loader, make_loaders
+from .metrics import classification_report, write_per_class_csv
+from .optim import build_optimizer, build_scheduler
+
+logger = logging.getLogger(__name__)
+
+
+class TrainingDivergedError(LlmskelError, RuntimeError):
+    """The loss became NaN or infinite; training stopped before the weights were touched."""
+
+
+@dataclass
+class TrainProgress:
+    """Where training is; saved in every checkpoint through ``register_for_checkpointing``."""
+
+    epoch: int = 0  # epochs fully done
+    batches_in_epoch: int = 0  # batches of the current epoch already consumed
+    global_step: int = 0  # optimizer steps done
+    samples_seen: int = 0
+    best_score: float = -1.0
+    best_epoch: int = -1
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"json": json.dumps(asdict(self))}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k, v in json.loads(state["json"]).items():
+            setattr(self, k, v)
+
+
+def _checkpoint_dirs(run_dir: Path) -> list[Path]:
+    root = run_dir / "checkpoints"
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if p.is_dir() and re.fullmatch(r"checkpoint_\d+", p.name)]
+    return sorted(found, key=lambda p: int(p.name.split("_")[1]))
+
+
+def find_checkpoint(run_dir: Path, resume: bool | str) -> Path:
+    """``True`` -> the latest checkpoint of the run; a path -> that checkpoint (checked)."""
+    if resume is True or resume == "latest":
+        cps = _checkpoint_dirs(run_dir)
+        if not cps:
+            raise CheckpointError(f"--resume: no checkpoint in {run_dir / 'checkpoints'}")
+        return cps[-1]
+    p = Path(str(resume))
+    if not p.is_dir():
+        raise CheckpointError(f"--resume: checkpoint folder {p} does not exist")
+    if not any(p.glob("*.safetensors")) and not any(p.glob("*.bin")):
+        raise CheckpointError(f"--resume: {p} holds no model state; is it a checkpoint_<i> folder?")
+    return p
+
+
+def make_accelerator(cfg: ExperimentConfig, run_dir: Path) -> Accelerator:
+    from .trackers import JsonlTracker
+
+    trackers: list[Any] = []
+    for t in cfg.train.trackers:
+        if t == "jsonl":
+            trackers.append(JsonlTracker(cfg.name, run_dir / "logs"))
+        elif t == "tensorboard":
+            trackers.append("tensorboard")
+        else:
+            raise CheckpointError(
+                f"config key 'train.trackers': unknown tracker {t!r}; valid: tensorboard, jsonl"
+            )
+    project = ProjectConfiguration(
+        project_dir=str(run_dir),
+        logging_dir=str(run_dir / "logs"),
+        automatic_checkpoint_naming=True,
+        total_limit=max(cfg.train.keep_checkpoints, 1),
+    )
+    accelerator = Accelerator(
+        mixed_precision=cfg.train.mixed_precision,  # None: the launcher's choice wins
+        gradient_accumulation_steps=cfg.train.grad_accum,
+        log_with=trackers or None,
+        project_config=project,
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=cfg.seed),
+        step_scheduler_with_optimizer=True,
+    )
+    check_world_size(accelerator)
+    return accelerator
+
+
+def check_world_size(accelerator: Accelerator) -> None:
+    """torchrun without a GPU and without ACCELERATE_USE_CPU=1 starts N independent rank-0 jobs that
+    each train on everything: silently wrong. Refuse instead."""
+    import os
+
+    want = int(os.environ.get("WORLD_SIZE", "1"))
+    if want != accelerator.num_processes:
+        raise LlmskelError(
+            f"the launcher started {want} processes (WORLD_SIZE={want}) but Accelerate sees "
+            f"{accelerator.num_processes}; on a machine without GPUs set ACCELERATE_USE_CPU=1 "
+            "(e.g. ACCELERATE_USE_CPU=1 torchrun --nproc_per_node 2 scripts/train.py ...)"
+        )
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flat(v, key + "."))
+        elif isinstance(v, (int, float, str, bool)):
+            out[key] = v
+        else:
+            out[key] = str(v)
+    return out
+
+
+@torch.no_grad()
+def evaluate(model, loader, accelerator: Accelerator, method, split: str = "test") -> dict[str, np.ndarray]:
+    """Scores, labels and dataset indices of every sample of a split, each counted once across processes."""
+    model.eval()
+    scores, labels, indices = [], [], []
+    for batch in loader:
+        s = method.scores(model, batch, split)
+        s, y, i = accelerator.gather_for_metrics((s.float(), method.targets(batch, split), batch["index"]))
+        scores.append(s.cpu())
+        labels.append(y.cpu())
+        indices.append(i.cpu())
+    model.train()
+    if not scores:
+        return {"scores": np.zeros((0, len(method.classes_for(split))), np.float32), "labels": np.zeros(0, np.int64),
+                "indices": np.zeros(0, np.int64)}  # fmt: skip
+    return {
+        "scores": torch.cat(scores).numpy(),
+        "labels": torch.cat(labels).numpy(),
+        "indices": torch.cat(indices).numpy(),
+    }
+
+
+def training_function(
+    cfg: ExperimentConfig,
+    resume: bool | str | None = None,
+    stop_after_steps: int | None = None,
+) -> dict[str, Any]:
+    """Train ``cfg``; returns the final metrics. ``stop_after_steps`` simulates a kill (tests)."""
+    from ..methods.base import get_method
+
+    run_dir = Path(cfg.run_dir)
+    accelerator = make_accelerator(cfg, run_dir)
+    set_seed(cfg.seed, deterministic=cfg.train.deterministic)
+    if accelerator.is_main_process:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir / "config.yaml")
+
+    bundle: DataBundle = build_data(cfg.data, seed=cfg.seed)
+    method = get_method(cfg.method)(cfg, bundle)
+    model = method.build_model()
+    if cfg.train.compile:
+        model = torch.compile(model)
+
+    train_loader, test_loader = make_loaders(bundle, cfg.train.batch_size, cfg.train.eval_batch_size,
+                                             cfg.data.num_workers, cfg.seed)  # fmt: skip
+    val_loader = None
+    if bundle.val is not None:
+        val_loader = make_eval_loader(bundle.val, cfg.train.eval_batch_size, cfg.data.num_workers)
+    # schedule sized from the unprepared loader (see llmskel.engine.optim)
+    steps_per_epoch = max(math.ceil(len(train_loader) / cfg.train.grad_accum), 1)
+    total_steps = cfg.train.max_steps or cfg.train.epochs * steps_per_epoch
+    epochs = cfg.train.epochs if not cfg.train.max_steps else math.ceil(cfg.train.max_steps / steps_per_epoch)
+    lr = cfg.optim.lr
+    if cfg.optim.scale_lr:
+        lr *= cfg.train.batch_size * accelerator.num_processes * cfg.train.grad_accum / 16
+    optimizer = build_optimizer(cfg.optim, method.param_groups(model), lr)
+    scheduler = build_scheduler(optimizer, cfg.optim, steps_per_epoch, total_steps)
+
+    model, optimizer, train_loader, test_loader, scheduler = accelerator.prepare(
+        model, optimizer, train_loader, test_loader, scheduler
+    )
+    if val_loader is not None:
+        val_loader = accelerator.prepare(val_loader)
+    method.setup(accelerator.unwrap_model(model), accelerator.device)
+    progress = TrainProgress()
+    accelerator.register_for_checkpointing(progress)
+
+    if resume:
+        ckpt = find_checkpoint(run_dir, resume)
+        try:
+            accelerator.load_state(str(ckpt))
+        except Exception as e:  # corrupt or mismatched state: say which folder and why
+            raise CheckpointError(
+                f"{ckpt}: cannot resume from this checkpoint ({type(e).__name__}: {e})"
+            ) from e
+        # automatic naming restarts at 0 after load_state: continue after the loaded one
+        accelerator.project_configuration.iteration = int(ckpt.name.split("_")[1]) + 1
+        accelerator.print(f"resumed from {ckpt}: epoch {progress.epoch}, batch {progress.batches_in_epoch}, "
+                          f"step {progress.global_step}")  # fmt: skip
+
+    if cfg.train.trackers:
+        accelerator.init_trackers(cfg.name, config=_flat(to_dict(cfg)))
+
+    def save_checkpoint() -> None:
+        accelerator.save_state()  # all processes must call it
+
+    def record(extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        rec = {
+            "name": cfg.name, "dataset": bundle.dataset, "protocol": bundle.protocol,
+            "num_train": len(bundle.train_idx), "num_test": len(bundle.test_idx),
+            "epochs": progress.epoch, "steps": progress.global_step, "seed": cfg.seed,
+            "method": cfg.method,
+        }  # fmt: skip
+        rec["metrics"] = dict(extra or {})
+        return rec
+
+    world_batch = cfg.train.batch_size * accelerator.num_processes
+    last_report: dict[str, Any] | None = None
+    stopped_early = False
+    model.train()
+    for epoch in range(progress.epoch, epochs):
+        bundle.train.set_epoch(epoch)
+        train_loader.set_epoch(epoch)
+        skip = progress.batches_in_epoch
+        loader = accelerator.skip_first_batches(train_loader, skip) if skip else train_loader
+        n_batches = len(train_loader)
+        bar = None
+        if cfg.train.progress and accelerator.is_local_main_process:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n_batches, initial=skip, desc=f"epoch {epoch + 1}/{epochs}", dynamic_ncols=True,
+                       leave=False)  # fmt: skip
+        t0, seen0 = time.perf_counter(), 0
+        loss_sum, loss_n = 0.0, 0
+        for batch in loader:
+            with accelerator.accumulate(model):
+                loss, logs = method.loss(model, batch)
+                bad = torch.tensor(0.0 if torch.isfinite(loss.detach()).all() else 1.0, device=loss.device)
+                if accelerator.num_processes > 1:
+                    bad = accelerator.reduce(bad, reduction="sum")
+                if bad.item() > 0:
+                    cps = _checkpoint_dirs(run_dir)
+                    last = cps[-1] if cps else None
+                    accelerator.end_training()
+                    raise TrainingDivergedError(
+                        f"loss is {loss.item()} at epoch {epoch + 1}, batch {progress.batches_in_epoch + 1} "
+                        f"(step {progress.global_step}); stopped before updating the weights. Last good "
+                        f"checkpoint: {last or 'none yet'}. Lower optim.lr, enable optim.clip_grad_norm, or "
+                        f"check the data for NaN/huge coordinates."
+                    )
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and cfg.optim.clip_grad_norm:
+                    accelerator.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+            progress.batches_in_epoch += 1
+            progress.samples_seen += world_batch
+            seen0 += world_batch
+            loss_sum += float(loss.detach())
+            loss_n += 1
+            if bar is not None:
+                rate = seen0 / max(time.perf_counter() - t0, 1e-9)
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}",
+                                samples_s=f"{rate:.0f}")  # fmt: skip
+            if not accelerator.sync_gradients:
+                continue
+            progress.global_step += 1
+            if cfg.train.trackers and progress.global_step % max(cfg.train.log_every, 1) == 0:
+                accelerator.log({"train/loss": float(loss.detach()), "train/lr": scheduler.get_last_lr()[0],
+                                 **{f"train/{k}": v for k, v in logs.items()}}, step=progress.global_step)  # fmt: skip
+            if cfg.train.checkpoint_every and progress.global_step % cfg.train.checkpoint_every == 0:
+                save_checkpoint()
+            if stop_after_steps is not None and progress.global_step >= stop_after_steps:
+                stopped_early = True
+                break
+            if cfg.train.max_steps and progress.global_step >= cfg.train.max_steps:
+                break
+        if bar is not None:
+            bar.close()
+        if stopped_early:
+            break
+        epoch_loss = loss_sum / max(loss_n, 1)
+        train_rate = seen0 / max(time.perf_counter() - t0, 1e-9)
+        progress.epoch = epoch + 1
+        progress.batches_in_epoch = 0
+        entry: dict[str, Any] = {
+            "epoch": progress.epoch,
+            "train_loss": epoch_loss,
+            "train_samples_s": train_rate,
+        }
+        last_epoch = progress.epoch >= epochs or bool(
+            cfg.train.max_steps and progress.global_step >= cfg.train.max_steps
+        )
+        if last_epoch or progress.epoch % max(cfg.train.eval_every, 1) == 0:
+            reports: dict[str, dict[str, Any]] = {}
+            for split, split_loader in (("val", val_loader), ("test", test_loader)):
+                if split_loader is None:
+                    continue
+                res = evaluate(model, split_loader, accelerator, method, split)
+                if len(res["labels"]):
+                    rep = classification_report(res["scores"], res["labels"], method.classes_for(split))
+                    reports[split] = {**rep, **res}
+            if "test" in reports:
+                rep = reports["test"]
+                entry.update(
+                    top1=rep["top1"], top5=rep["top5"], mean_class_accuracy=rep["mean_class_accuracy"]
+                )
+                last_report = rep
+            if "val" in reports:
+                entry.update(val_top1=reports["val"]["top1"])
+            # the best model is picked on the validation split when there is one
+            pick = reports.get("val") or reports.get("test")
+            if pick is not None and pick["top1"] > progress.best_score:
+                progress.best_score, progress.best_epoch = pick["top1"], progress.epoch
+                if accelerator.is_main_process and "test" in reports:
+                    method.save_model(accelerator.unwrap_model(model), run_dir / "best",
+                                      record(_metrics_of(reports["test"], "test")))  # fmt: skip
+            # methods adapt to the validation split only, never to the test set
+            method.on_epoch_end(accelerator.unwrap_model(model), progress.epoch, reports.get("val"))
+        progress.history.append(entry)
+        if cfg.train.trackers:
+            accelerator.log(
+                {f"epoch/{k}": v for k, v in entry.items() if k != "epoch"}, step=progress.global_step
+            )
+        accelerator.print(
+            f"epoch {progress.epoch}/{epochs}: loss {epoch_loss:.4f}, {train_rate:.1f} samples/s"
+            + (f", val top-1 {100 * entry['val_top1']:.2f} %" if "val_top1" in entry else "")
+            + (f", test top-1 {100 * entry['top1']:.2f} %" if "top1" in entry else "")
+        )
+        save_checkpoint()
+        accelerator.wait_for_everyone()
+        if last_epoch:
+            break
+
+    result: dict[str, Any] = {
+        "run_dir": str(run_dir),
+        "epochs": progress.epoch,
+        "steps": progress.global_step,
+    }
+    if stopped_early:
+        accelerator.end_training()
+        result["stopped_early"] = True
+        return result
+
+    if accelerator.is_main_process and last_report is not None:
+        _write_outputs(
+            cfg, run_dir, bundle, method, accelerator.unwrap_model(model), last_report, progress, record
+        )
+    accelerator.wait_for_everyone()
+    if last_report is not None:
+        result.update(_metrics_of(last_report, "test"))
+        result.update(best_top1=progress.best_score, best_epoch=progress.best_epoch)
+    accelerator.end_training()
+    return result
+
+
+def _metrics_of(rep: dict[str, Any], prefix: str) -> dict[str, float]:
+    return {f"{prefix}_top1": rep["top1"], f"{prefix}_top5": rep["top5"],
+            f"{prefix}_mean_class_accuracy": rep["mean_class_accuracy"]}  # fmt: skip
+
+
+def _write_outputs(cfg, run_dir: Path, bundle, method, model, rep, progress: TrainProgress, record) -> None:
+    from .plots import plot_confusion, plot_curves
+
+    metrics = {
+        **_metrics_of(rep, "test"),
+        "best_top1": progress.best_score,
+        "best_epoch": progress.best_epoch,
+        "epochs": progress.epoch,
+        "steps": progress.global_step,
+        "num_train": len(bundle.train_idx),
+        "num_test": int(rep["num_samples"]),
+        "classes": method.classes_for("test"),
+        "per_class_accuracy": rep["per_class"],
+        "history": progress.history,
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_per_class_csv(run_dir / "per_class_accuracy.csv", rep)
+    plot_confusion(rep["confusion"], method.classes_for("test"), run_dir / "confusion_matrix.png",
+                   title=f"{cfg.name}")  # fmt: skip
+    plot_curves(progress.history, run_dir / "curves.png")
+    (run_dir / "scores").mkdir(exist_ok=True)
+    np.savez(run_dir / "scores" / "test_scores.npz", scores=rep["scores"], labels=rep["labels"],
+             indices=rep["indices"], classes=np.array(method.classes_for("test")), stream=cfg.data.stream)  # fmt: skip
+    last = run_dir / "last"
+    if last.exists():
+        shutil.rmtree(last)
+    method.save_model(model, last, record(_metrics_of(rep, "test")))

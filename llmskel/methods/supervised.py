@@ -1,0 +1,100 @@
+"""Supervised recognition: a GCN encoder and a linear classifier trained with cross-entropy."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..hub import SkeletonModel, SkeletonModelConfig
+from .base import Method, register_method
+
+logger = logging.getLogger(__name__)
+
+# DataConfig keys that define how a trained model's inputs must be prepared
+PREPROCESSING_KEYS = ("num_frames", "num_bodies", "stream", "eval_crop", "center", "align_view",
+                      "normalize_scale")  # fmt: skip
+
+
+def preprocessing_of(data_cfg) -> dict[str, Any]:
+    d = dataclasses.asdict(data_cfg)
+    out = {k: d[k] for k in PREPROCESSING_KEYS if k in d}
+    for extra in ("pad_mode", "spatial_dims"):
+        if extra in d:
+            out[extra] = d[extra]
+    return out
+
+
+def encoder_config(cfg, bundle, num_classes: int) -> dict[str, Any]:
+    """The full architecture dict: registry defaults, this dataset's shape, then user overrides."""
+    from ..models import get_model_config
+
+    arch = dict(get_model_config(cfg.model.name))
+    arch.update(layout=bundle.layout, in_channels=bundle.channels, num_classes=num_classes,
+                num_bodies=cfg.data.num_bodies)  # fmt: skip
+    arch.update(cfg.model.overrides)
+    return arch
+
+
+@register_method("supervised")
+class SupervisedMethod(Method):
+    def head_specs(self, feature_dim: int) -> dict[str, Any]:
+        return {}
+
+    def text_record(self) -> dict[str, Any]:
+        return {}
+
+    def build_model(self) -> SkeletonModel:
+        cfg, b = self.cfg, self.bundle
+        mcfg = SkeletonModelConfig(
+            model=encoder_config(cfg, b, num_classes=len(b.classes)),
+            classes=list(b.classes),
+            layout=b.layout,
+            preprocessing=preprocessing_of(cfg.data),
+            method=self.name,
+            heads={},
+            text=self.text_record(),
+        )
+        # the width of the encoder is only known once built: build, then add heads
+        model = SkeletonModel(mcfg)
+        heads = self.head_specs(model.encoder.feature_dim)
+        if heads:
+            mcfg.heads = heads
+            model = SkeletonModel(mcfg)
+        if cfg.model.init_from:
+            init_encoder_from(model, cfg.model.init_from)
+        return model
+
+    def loss(self, model: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+        out = model(batch["x"])
+        loss = F.cross_entropy(
+            out.logits.float(), batch["label"], label_smoothing=self.cfg.optim.label_smoothing
+        )
+        return loss, {"ce": float(loss.detach())}
+
+    def scores(self, model: nn.Module, batch: dict[str, Any], split: str = "test") -> torch.Tensor:
+        return model(batch["x"]).logits.float()
+
+    def save_model(self, model: nn.Module, folder: Path, record: dict[str, Any]) -> None:
+        model.config.training = record
+        model.save_pretrained(folder)
+
+
+def init_encoder_from(model: SkeletonModel, source: str) -> None:
+    """Copy encoder weights from a trained model; a classifier of another size is left fresh."""
+    src = SkeletonModel.from_pretrained(source)
+    own = model.encoder.state_dict()
+    loaded, skipped = 0, []
+    for k, v in src.encoder.state_dict().items():
+        if k in own and own[k].shape == v.shape:
+            own[k] = v
+            loaded += 1
+        else:
+            skipped.append(k)
+    model.encoder.load_state_dict(own)
+    logger.info("initialised %d encoder tensors from %s; kept fresh: %s", loaded, source, skipped or "none")
