@@ -77,7 +77,9 @@ def test_corrupt_or_missing_files(tmp_path):
     (tmp_path / "m" / "config.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="corrupt config"):
         SkeletonModel.from_pretrained(tmp_path / "m")
-    (tmp_path / "m" / "config.json").write_text(json.dumps({"model": {}, "classes": [], "layout": "ntu25", "x": 1}))
+    (tmp_path / "m" / "config.json").write_text(
+        json.dumps({"model": {}, "classes": [], "layout": "ntu25", "x": 1})
+    )
     with pytest.raises(CheckpointError, match="unknown keys \\['x'\\]"):
         SkeletonModel.from_pretrained(tmp_path / "m")
     with pytest.raises(CheckpointError, match="does not exist"):

@@ -48,7 +48,9 @@ def test_tiny_training_writes_every_output(tmp_path):
               "last/model.safetensors", "logs/metrics.jsonl"):  # fmt: skip
         assert (run / f).is_file(), f
     metrics = json.loads((run / "metrics.json").read_text())
-    assert len(metrics["history"]) == 3 and metrics["num_test"] == 16  # 4 classes x 8 samples, half the subjects
+    assert (
+        len(metrics["history"]) == 3 and metrics["num_test"] == 16
+    )  # 4 classes x 8 samples, half the subjects
     losses = [h["train_loss"] for h in metrics["history"]]
     assert all(np.isfinite(losses))
     z = np.load(run / "scores" / "test_scores.npz")
