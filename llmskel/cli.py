@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "llmskel.engine.commands",
     "llmskel.text.commands",
     "llmskel.methods.commands",
+    "llmskel.methods.recognize_cli",
 )
 
 

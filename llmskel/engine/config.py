@@ -66,7 +66,7 @@ class ExperimentConfig:
     name: str = "synthetic_ctrgcn"
     seed: int = 1
     output_dir: str | None = None  # default: runs/<name>
-    method: Literal["supervised", "gap", "zeroshot", "llm"] = "supervised"
+    method: Literal["supervised", "gap", "zeroshot", "llm", "vq"] = "supervised"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelSection = field(default_factory=ModelSection)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -76,6 +76,7 @@ class ExperimentConfig:
     align: dict[str, Any] = field(default_factory=dict)
     zeroshot: dict[str, Any] = field(default_factory=dict)
     llm: dict[str, Any] = field(default_factory=dict)
+    vq: dict[str, Any] = field(default_factory=dict)  # the skeleton tokenizer (method vq)
     # free text for the model card
     description: str = ""
 

@@ -249,6 +249,7 @@ def training_function(
 
     world_batch = cfg.train.batch_size * accelerator.num_processes
     last_report: dict[str, Any] | None = None
+    last_extra: dict[str, float] = {}
     stopped_early = False
     model.train()
     for epoch in range(progress.epoch, epochs):
@@ -326,7 +327,13 @@ def training_function(
         last_epoch = progress.epoch >= epochs or bool(
             cfg.train.max_steps and progress.global_step >= cfg.train.max_steps
         )
-        if last_epoch or progress.epoch % max(cfg.train.eval_every, 1) == 0:
+        due = last_epoch or progress.epoch % max(cfg.train.eval_every, 1) == 0
+        if due and not method.classifies:
+            # e.g. a skeleton tokenizer: the method reports its own metrics (reconstruction, codebook use)
+            extra = method.validation_metrics(model, val_loader or test_loader, accelerator)
+            entry.update(extra)
+            last_extra.update(extra)
+        elif due:
             reports: dict[str, dict[str, Any]] = {}
             for split, split_loader in (("val", val_loader), ("test", test_loader)):
                 if split_loader is None:
@@ -381,7 +388,16 @@ def training_function(
         _write_outputs(
             cfg, run_dir, bundle, method, accelerator.unwrap_model(model), last_report, progress, record
         )
+    elif accelerator.is_main_process and not method.classifies:
+        metrics = {**last_extra, "epochs": progress.epoch, "steps": progress.global_step,
+                   "num_train": len(bundle.train_idx), "history": progress.history}  # fmt: skip
+        (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        last = run_dir / "last"
+        if last.exists():
+            shutil.rmtree(last)
+        method.save_model(accelerator.unwrap_model(model), last, record(last_extra))
     accelerator.wait_for_everyone()
+    result.update(last_extra)
     if last_report is not None:
         result.update(_metrics_of(last_report, "test"))
         result.update(best_top1=progress.best_score, best_epoch=progress.best_epoch)

