@@ -19,6 +19,7 @@ from typing import Any
 COMMAND_MODULES = (
     "llmskel.data.commands",
     "llmskel.engine.commands",
+    "llmskel.engine.demo",
     "llmskel.text.commands",
     "llmskel.methods.commands",
     "llmskel.methods.recognize_cli",

@@ -26,6 +26,7 @@ import logging
 import math
 import re
 import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -229,7 +230,7 @@ def training_function(
         # automatic naming restarts at 0 after load_state: continue after the loaded one
         accelerator.project_configuration.iteration = int(ckpt.name.split("_")[1]) + 1
         accelerator.print(f"resumed from {ckpt}: epoch {progress.epoch}, batch {progress.batches_in_epoch}, "
-                          f"step {progress.global_step}")  # fmt: skip
+                          f"step {progress.global_step}", file=sys.stderr)  # fmt: skip
 
     if cfg.train.trackers:
         accelerator.init_trackers(cfg.name, config=_flat(to_dict(cfg)))
@@ -367,7 +368,8 @@ def training_function(
         accelerator.print(
             f"epoch {progress.epoch}/{epochs}: loss {epoch_loss:.4f}, {train_rate:.1f} samples/s"
             + (f", val top-1 {100 * entry['val_top1']:.2f} %" if "val_top1" in entry else "")
-            + (f", test top-1 {100 * entry['top1']:.2f} %" if "top1" in entry else "")
+            + (f", test top-1 {100 * entry['top1']:.2f} %" if "top1" in entry else ""),
+            file=sys.stderr,  # stdout is for results (--json prints exactly one object there)
         )
         save_checkpoint()
         accelerator.wait_for_everyone()
