@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not args.verbose:
+        # Accelerate logs every file of every checkpoint at INFO; keep its warnings only
+        logging.getLogger("accelerate").setLevel(logging.WARNING)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

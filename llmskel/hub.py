@@ -165,6 +165,18 @@ class SkeletonModel(
         order = np.argsort(-probs, axis=1)[:, :k]
         return [[(self.classes[j], float(p[j])) for j in row] for p, row in zip(probs, order)]
 
+    def classify(self, skeletons: Sequence[Any], labels: Sequence[str] | str, prompts: str | Sequence[str] | None = None,
+                 descriptions: Any = None, top_k: int = 5) -> list[list[tuple[str, float]]]:  # fmt: skip
+        """Zero-shot: rank free-text ``labels`` for each skeleton by similarity to their text prototypes.
+
+        Needs a model with a text side (``method: zeroshot`` or ``gap``); ``prompts``: templates with
+        ``{label}`` (a list or a .txt file; default: the model's own), ``descriptions``: extra text per
+        label (a mapping or a description file). Text embeddings are cached per label set. Returns the
+        ``top_k`` (label, probability) pairs per input (see :func:`llmskel.methods.zero_shot_text.classify`)."""
+        from .methods.zero_shot_text import classify
+
+        return classify(self, skeletons, labels, prompts=prompts, descriptions=descriptions, top_k=top_k)
+
     # --------------------------------------------------------------------------------------
     # Hub mixin hooks
     def _save_pretrained(self, save_directory: Path) -> None:
@@ -205,6 +217,7 @@ class SkeletonModel(
         model = cls(config)
         load_weights_strict(model, folder / WEIGHTS_NAME, map_location=map_location)
         model.eval()
+        model.name_or_path = model_id  # named in error messages (e.g. a model without a text side)
         return model
 
 

@@ -1,0 +1,233 @@
+"""Zero-shot and few-shot on real data, and the zero-shot latency; one mode per command, one line each.
+
+    python benchmarks/bench_zeroshot.py ucla-folds [--folds 0,1,2,3,4] [--epochs 20] [--out runs/bench_zeroshot]
+        NW-UCLA, 2 held-out classes per fold (split nw-ucla_8_2, configs/ucla_zeroshot.yaml): trains
+        one model per fold, then scores the unseen classes with the full prompt ensemble (label
+        prompts, synonyms, sentence, part descriptions) and with label prompts only:
+        bench_zeroshot_ucla: folds=5 zsl_top1_mean=... zsl_top1_std=... label_only_top1_mean=...
+            chance=0.5 gzsl_h_mean=... gzsl_oracle_h_mean=...
+    python benchmarks/bench_zeroshot.py utkinect [--model runs/bench_zeroshot/fold0/last]
+        the NW-UCLA model classifies UTKinect's 199 segments zero-shot against its 10 class names:
+        bench_zeroshot_utkinect: top1=... top5=... label_only_top1=... chance=0.1 ...
+    python benchmarks/bench_zeroshot.py latency [--model DIR] [--labels 100] [--threads 1]
+        one sequence against 100 labels, text prototypes cached: median ms of classify()
+    python benchmarks/bench_zeroshot.py fewshot [--model DIR] [--episodes 600] [--fusion 0.3]
+        UTKinect 5-way 1-shot and 5-shot episodes with the NW-UCLA encoder, 95 % CI, with and
+        without text fusion of the class names
+
+Without ``--model`` the later modes use fold 0 of ``ucla-folds`` (trained first when missing).
+``--threads`` sets torch's threads (default 1, the shared-machine setting).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+
+
+def train_fold(fold: int, out: Path, epochs: int | None, extra: list[str]) -> Path:
+    from llmskel.engine.config import load_experiment
+    from llmskel.engine.trainer import training_function
+
+    run = out / f"fold{fold}"
+    if (run / "last" / "model.safetensors").is_file() and (run / "metrics.json").is_file():
+        return run
+    over = [f"zeroshot.fold={fold}", f"output_dir={run}", "train.progress=false",
+            f"data.root={DATA / 'nw_ucla' / 'all_sqe'}", *extra]  # fmt: skip
+    if epochs:
+        over.append(f"train.epochs={epochs}")
+    cfg = load_experiment(str(ROOT / "configs" / "ucla_zeroshot.yaml"), over)
+    t0 = time.perf_counter()
+    training_function(cfg)
+    (run / "train_seconds.txt").write_text(f"{time.perf_counter() - t0:.1f}\n")
+    return run
+
+
+def unseen_scores(run: Path, sources: tuple[str, ...]) -> float:
+    """ZSL top-1 of a fold's model on its unseen test samples, prototypes from ``sources``."""
+    from llmskel.engine.config import load_experiment
+    from llmskel.engine.data import build_data
+    from llmskel.hub import SkeletonModel
+    from llmskel.methods.base import get_method
+    from llmskel.methods.zero_shot_text import classify
+
+    cfg = load_experiment(str(run / "config.yaml"))
+    method = get_method("zeroshot")(cfg, build_data(cfg.data, seed=cfg.seed))
+    ds = method.bundle.test.dataset
+    samples = [ds.get(i) for i in range(len(ds))]
+    model = SkeletonModel.from_pretrained(run / "last")
+    unseen = method.unseen
+    if sources == ("label",):
+        sim = classify(model, samples, unseen, return_scores=True, prompts=list(model.config.text["zeroshot"]
+                                                                                  ["label_prompts"]["prompts"]))  # fmt: skip
+    else:
+        sim = classify(model, samples, unseen, descriptions=method.descriptions, return_scores=True)
+    y = np.array([unseen.index(s.label_name) for s in samples])
+    return float((sim.argmax(1) == y).mean())
+
+
+def mode_ucla_folds(args) -> str:
+    folds = [int(f) for f in args.folds.split(",")]
+    rows = []
+    for k in folds:
+        run = train_fold(k, Path(args.out), args.epochs, args.override)
+        m = json.loads((run / "metrics.json").read_text())
+        label_only = unseen_scores(run, ("label",))
+        secs = (
+            float((run / "train_seconds.txt").read_text())
+            if (run / "train_seconds.txt").is_file()
+            else float("nan")
+        )
+        rows.append(
+            (m["zsl_top1"], label_only, m["gzsl_h"], m["gzsl_oracle_h"], m["gzsl_oracle_calibration"], secs)
+        )
+        print(f"  fold {k}: unseen {m['unseen_classes']} zsl_top1={m['zsl_top1']:.4f} label_only={label_only:.4f} "
+              f"gzsl seen={m['gzsl_seen']:.4f} unseen={m['gzsl_unseen']:.4f} h={m['gzsl_h']:.4f} "
+              f"oracle_h={m['gzsl_oracle_h']:.4f}@{m['gzsl_oracle_calibration']:.3f} train_s={secs:.0f}",
+              file=sys.stderr)  # fmt: skip
+    a = np.array(rows)
+    return (f"bench_zeroshot_ucla: folds={len(folds)} zsl_top1_mean={a[:, 0].mean():.4f} "
+            f"zsl_top1_std={a[:, 0].std(ddof=1) if len(a) > 1 else 0.0:.4f} zsl_top1_min={a[:, 0].min():.4f} "
+            f"zsl_top1_max={a[:, 0].max():.4f} label_only_top1_mean={a[:, 1].mean():.4f} chance=0.5 "
+            f"gzsl_h_mean={a[:, 2].mean():.4f} gzsl_oracle_h_mean={a[:, 3].mean():.4f} "
+            f"train_s_per_fold={np.nanmean(a[:, 5]):.0f}")  # fmt: skip
+
+
+def _model(args):
+    from llmskel.hub import SkeletonModel
+
+    path = (
+        Path(args.model) if args.model else train_fold(0, Path(args.out), args.epochs, args.override) / "last"
+    )
+    return SkeletonModel.from_pretrained(path), path
+
+
+def _utkinect():
+    from llmskel.data.config import DataConfig
+    from llmskel.data.sources import load_source
+
+    ds, _, _ = load_source(DataConfig(dataset="utkinect", root=str(DATA / "utkinect"), protocol="none"))
+    samples = [ds.get(i) for i in range(len(ds))]
+    return samples, np.array([s.label for s in samples]), list(ds.classes)
+
+
+def mode_utkinect(args) -> str:
+    from llmskel.methods.zero_shot_text import classify
+    from llmskel.text.descriptions import load_descriptions
+
+    model, path = _model(args)
+    samples, y, classes = _utkinect()
+    full = classify(model, samples, classes, descriptions=load_descriptions("utkinect"), return_scores=True)
+    label = classify(model, samples, classes, return_scores=True)
+    top5 = (np.argsort(-full, 1)[:, :5] == y[:, None]).any(1).mean()
+    return (f"bench_zeroshot_utkinect: top1={(full.argmax(1) == y).mean():.4f} top5={top5:.4f} "
+            f"label_only_top1={(label.argmax(1) == y).mean():.4f} chance=0.1 samples={len(y)} "
+            f"trained_on=nw-ucla seen={len(model.classes)} model={path}")  # fmt: skip
+
+
+def mode_latency(args) -> str:
+    from llmskel.data.synthetic import ACTION_NAMES
+
+    model, path = _model(args)
+    if args.arch:  # same text side and heads on another encoder (random weights: speed only)
+        import copy
+
+        from llmskel.hub import SkeletonModel
+        from llmskel.models import get_model_config
+
+        cfg = copy.deepcopy(model.config)
+        keep = {
+            k: cfg.model[k] for k in ("layout", "in_channels", "num_classes", "num_bodies") if k in cfg.model
+        }
+        cfg.model = {**get_model_config(args.arch), **keep}
+        model = SkeletonModel(cfg).eval()
+    from llmskel.data.sample import SkeletonSample
+
+    rng = np.random.default_rng(0)
+    x = [SkeletonSample(rng.normal(size=(64, 1, 20, 3)).astype(np.float32) * 0.3, model.layout)] \
+        if model.layout == "kinect20" else None  # fmt: skip
+    if x is None:
+        from llmskel.data.synthetic import generate_sample
+
+        x = [generate_sample(ACTION_NAMES[0], layout=model.layout)]
+    labels = [f"{ACTION_NAMES[i % len(ACTION_NAMES)]} variant {i}" for i in range(args.labels)]
+    t0 = time.perf_counter()
+    model.classify(x, labels)  # encodes and caches the label set
+    cold = time.perf_counter() - t0
+    times = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        model.classify(x, labels)
+        times.append(time.perf_counter() - t0)
+    med = 1000 * statistics.median(times)
+    return (f"bench_zeroshot_latency: ms_per_call_median={med:.2f} ms_p90={1000 * np.quantile(times, 0.9):.2f} "
+            f"labels={args.labels} sequences=1 frames={x[0].data.shape[0]} first_call_s={cold:.2f} "
+            f"threads={torch.get_num_threads()} model={args.arch or model.config.model.get('arch', '?')} "
+            f"params={sum(p.numel() for p in model.parameters())} target_ms=20")  # fmt: skip
+
+
+def mode_fewshot(args) -> str:
+    from llmskel.methods.few_shot import embed_samples, run_episodes, text_prototypes
+
+    model, path = _model(args)
+    samples, y, classes = _utkinect()
+    emb = embed_samples(model, samples)
+    tp = text_prototypes(model, classes)
+    parts = []
+    for k in (1, 5):
+        for w in (0.0, args.fusion):
+            r = run_episodes(emb, y, n_way=5, k_shot=k, n_query=args.queries, episodes=args.episodes, seed=0,
+                             text_protos=tp, text_fusion=w)  # fmt: skip
+            tag = f"{k}shot" + (f"_fusion{w:g}" if w else "")
+            parts.append(f"{tag}={r['accuracy']:.4f}+-{r['ci95']:.4f}")
+    return (f"bench_zeroshot_fewshot: dataset=utkinect way=5 {' '.join(parts)} episodes={args.episodes} "
+            f"queries_per_class<={args.queries} chance=0.2 encoder_from=nw-ucla model={path}")  # fmt: skip
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("mode", choices=["ucla-folds", "utkinect", "latency", "fewshot"])
+    p.add_argument("--folds", default="0,1,2,3,4")
+    p.add_argument(
+        "--epochs", type=int, default=None, help="override train.epochs of configs/ucla_zeroshot.yaml"
+    )
+    p.add_argument("--override", action="append", default=[], help="extra config override (key=value)")
+    p.add_argument("--out", default=str(ROOT / "runs" / "bench_zeroshot"))
+    p.add_argument("--model", default=None)
+    p.add_argument("--labels", type=int, default=100)
+    p.add_argument(
+        "--arch", default=None, help="latency: time this registered encoder instead (ctrgcn_small...)"
+    )
+    p.add_argument("--repeats", type=int, default=50)
+    p.add_argument("--episodes", type=int, default=600)
+    p.add_argument("--queries", type=int, default=10)
+    p.add_argument("--fusion", type=float, default=0.3)
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    torch.set_num_threads(args.threads)
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if args.mode != "latency" and not DATA.is_dir():
+        print(f"bench_zeroshot: skipped, no real data at {DATA}", file=sys.stderr)
+        return 0
+    fn = {"ucla-folds": mode_ucla_folds, "utkinect": mode_utkinect, "latency": mode_latency,
+          "fewshot": mode_fewshot}[args.mode]  # fmt: skip
+    print(fn(args))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,434 @@
+"""Zero-shot recognition (``method: zeroshot``): skeletons scored against text prototypes of classes.
+
+Training (seen classes only):
+
+* the encoder's global feature goes through a projection head (``zs_proj``, an MLP or a linear map)
+  into the text space of a frozen text encoder, L2-normalised;
+* each class has several texts (label prompts from templates, synonyms, the sentence and the part
+  descriptions, see :func:`~llmskel.methods.zero_shot_text.class_texts`), embedded once through the
+  on-disk cache. A step draws one text per seen class at random (text augmentation) and takes the
+  cross-entropy of ``scale * cos(z, text)`` over the seen classes, with a learnable temperature;
+* ``ce_weight`` adds the cross-entropy of the encoder's own classifier over the seen classes, and
+  ``part_weight`` adds GAP's part-wise alignment (pooled joint features of each body part against
+  that part's description, :func:`~llmskel.methods.gap.multi_positive_kl`).
+
+Evaluation: a class prototype is the normalised mean of its text embeddings (prompt ensembling).
+The engine's ``test`` split holds the unseen classes only (ZSL top-1 / top-5 over the unseen
+prototypes); the ``val`` split (``data.val_fraction``) holds held-out seen samples, scored over the
+seen classes, and picks the best model without looking at unseen data. At the end, generalized
+zero-shot (GZSL) scores seen-class test samples and unseen ones against all prototypes, with a
+calibration ``gamma`` subtracted from the seen-class cosine scores (calibrated stacking, Chao et al.
+2016): metrics.json gets seen / unseen accuracy and their harmonic mean at gamma = 0, at the fixed
+``zeroshot.calibration`` when set, and at the gamma that maximises H over a sweep (picked on the test
+split, the practice of the skeleton zero-shot literature; reported as ``gzsl_oracle_*``), plus the
+whole sweep.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import from_dict
+from ..data.layouts import PART_NAMES, get_layout
+from ..errors import ConfigError
+from ..hub import SkeletonModel, SkeletonModelConfig
+from ..text.encoders import DEFAULT_TEXT_ENCODER
+from .base import Method, register_method
+from .supervised import encoder_config, init_encoder_from, preprocessing_of
+from .zero_shot_text import (
+    TEXT_SOURCES,
+    ZS_PROJ,
+    ZS_SCALE,
+    class_texts,
+    encode_texts,
+    normalize_feature,
+    pooled_prototypes,
+)
+
+logger = logging.getLogger(__name__)
+PART_PROJ, PART_SCALE = "align_proj", "align_logit_scale"
+
+
+@dataclass
+class ZeroShotConfig:
+    """The ``zeroshot:`` section of a ``method: zeroshot`` experiment."""
+
+    split: str | None = None  # a named split (llmskel.data.zsl_splits.ZSL_SPLITS), or set `unseen`
+    unseen: list[str] | None = None  # unseen class names (or 1-based numbers)
+    fold: int = 0  # rotating splits (nw-ucla_8_2, utkinect_8_2): which fold
+    unseen_from: Literal["test", "all"] = "test"  # unseen samples of the protocol's test split, or all
+    text_encoder: str = DEFAULT_TEXT_ENCODER
+    text_pretrained: str | None = None
+    text_gguf_file: str | None = None
+    text_max_length: int | None = None  # tokens per text (default: the text encoder's own limit)
+    label_prompts: str = "label_prompts"  # template name or .txt path; saved into the model
+    descriptions: str | None = None  # null: the shipped file of the dataset; or a path / shipped name
+    # texts averaged into a class prototype: name (bare label), label (templates), synonyms, sentence, parts
+    text: list[str] = field(default_factory=lambda: ["label", "synonyms", "sentence", "parts"])
+    train_text: Literal["random", "mean"] = "random"  # per step: one random text per class, or the prototype
+    projection: Literal["linear", "mlp"] = "mlp"
+    feature_norm: Literal["none", "layer"] = "layer"  # parameter-free layer norm before the projection
+    temperature: float = 0.07
+    learn_temperature: bool = True
+    ce_weight: float = 0.5  # seen-class cross-entropy of the encoder's classifier
+    part_weight: float = 0.0  # GAP part alignment (needs part descriptions)
+    gzsl: bool = True
+    calibration: float | None = None  # a fixed GZSL calibration to report (cosine units)
+    cache_dir: str | None = None
+
+    def validate(self) -> None:
+        bad = sorted(set(self.text) - set(TEXT_SOURCES))
+        if bad or not self.text:
+            raise ConfigError(
+                f"config key 'zeroshot.text' has invalid values {bad}; valid: {', '.join(TEXT_SOURCES)}"
+            )
+        if not 0 < self.temperature < 10:
+            raise ConfigError("config key 'zeroshot.temperature' must be in (0, 10)")
+        if self.ce_weight < 0 or self.part_weight < 0:
+            raise ConfigError("config keys 'zeroshot.ce_weight' and 'zeroshot.part_weight' must be >= 0")
+
+
+@register_method("zeroshot")
+class ZeroShotMethod(Method):
+    def __init__(self, cfg, bundle):
+        super().__init__(cfg, bundle)
+        from ..data.zsl_splits import resolve_zsl_split
+        from ..text.encoders import build_text_encoder
+        from ..text.resources import load_label_prompts
+
+        self.zs: ZeroShotConfig = from_dict(ZeroShotConfig, cfg.zeroshot, prefix="zeroshot")
+        z = self.zs
+        self.all_classes = list(bundle.classes)
+        self.seen, self.unseen = resolve_zsl_split(self.all_classes, z.split, z.unseen, z.fold)
+        self._restrict_splits()
+        self.label_prompts = load_label_prompts(z.label_prompts)
+        need_desc = bool({"synonyms", "sentence", "parts"} & set(z.text)) or z.part_weight > 0
+        self.descriptions = self._load_descriptions() if need_desc else None
+        self.encoder = build_text_encoder(z.text_encoder, pretrained=z.text_pretrained, gguf_file=z.text_gguf_file,
+                                          max_length=z.text_max_length)  # fmt: skip
+        # texts of every class (seen and unseen), embedded once
+        self.texts = [
+            class_texts(c, self.label_prompts.prompts, self._desc(c), z.text) for c in self.all_classes
+        ]
+        flat = [t for ts in self.texts for t in ts]
+        emb = encode_texts(self.encoder, flat, z.cache_dir)  # (sum, E)
+        counts = [len(t) for t in self.texts]
+        self.text_emb = emb
+        self.offsets = torch.tensor(np.concatenate([[0], np.cumsum(counts)[:-1]]), dtype=torch.long)
+        self.counts = torch.tensor(counts, dtype=torch.long)
+        self.protos = pooled_prototypes(emb, counts)  # (K_all, E)
+        index = {c: i for i, c in enumerate(self.all_classes)}
+        self.seen_ids = torch.tensor([index[c] for c in self.seen])
+        self.unseen_ids = torch.tensor([index[c] for c in self.unseen])
+        lookup = {"test": -torch.ones(len(self.all_classes), dtype=torch.long)}
+        lookup["val"] = lookup["test"].clone()
+        lookup["test"][self.unseen_ids] = torch.arange(len(self.unseen))
+        lookup["val"][self.seen_ids] = torch.arange(len(self.seen))
+        lookup["train"] = lookup["val"]
+        self.lookup = lookup
+        self.part_table = self._part_table() if z.part_weight > 0 else None
+        self._device = torch.device("cpu")
+        logger.info("zero-shot: %d seen / %d unseen classes (unseen: %s), %d texts, text encoder %s (%d-d)",
+                    len(self.seen), len(self.unseen), ", ".join(self.unseen), len(flat), self.encoder.spec,
+                    self.dim)  # fmt: skip
+
+    @property
+    def dim(self) -> int:
+        return int(self.text_emb.shape[1])
+
+    # ------------------------------------------------------------------ data
+    def _restrict_splits(self) -> None:
+        """Train / val on seen classes only; the engine's test split = unseen samples; the seen-class
+        test samples are kept for the GZSL evaluation."""
+        from ..data.pipeline import PipelineDataset
+
+        b = self.bundle
+        labels = b.full.labels
+        all_ids = {c: i for i, c in enumerate(self.all_classes)}
+        seen = np.array([all_ids[c] for c in self.seen])
+        unseen = np.array([all_ids[c] for c in self.unseen])
+
+        def sub(idx, like):
+            return PipelineDataset(b.full.subset(idx), like.pipeline, seed=like.seed)
+
+        b.train_idx = b.train_idx[np.isin(labels[b.train_idx], seen)]
+        b.train = sub(b.train_idx, b.train)
+        if b.val is not None:
+            b.val_idx = b.val_idx[np.isin(labels[b.val_idx], seen)]
+            b.val = sub(b.val_idx, b.val)
+        pool = np.arange(len(b.full)) if self.zs.unseen_from == "all" else b.test_idx
+        self.seen_test_idx = b.test_idx[np.isin(labels[b.test_idx], seen)]
+        b.test_idx = pool[np.isin(labels[pool], unseen)]
+        if len(b.train_idx) == 0 or len(b.test_idx) == 0:
+            raise ConfigError(f"zero-shot split leaves {len(b.train_idx)} training (seen) and {len(b.test_idx)} "
+                              f"test (unseen) samples; check the split and data.protocol")  # fmt: skip
+        self.seen_test = sub(self.seen_test_idx, b.test)
+        b.test = sub(b.test_idx, b.test)
+        logger.info("zero-shot data: %d seen train, %d unseen test, %d seen test (GZSL)", len(b.train_idx),
+                    len(b.test_idx), len(self.seen_test_idx))  # fmt: skip
+
+    def _load_descriptions(self):
+        from ..text.descriptions import load_descriptions
+        from ..text.resources import DATASET_DESCRIPTIONS
+
+        src = self.zs.descriptions or DATASET_DESCRIPTIONS.get(self.cfg.data.dataset)
+        if not src:
+            raise ConfigError(
+                f"config key 'zeroshot.descriptions' is not set and dataset {self.cfg.data.dataset!r} has no shipped "
+                "description file; set it, or use label prompts only (zeroshot.text: [label])"
+            )
+        ds = load_descriptions(src)
+        return ds.for_classes(self.all_classes)
+
+    def _desc(self, label: str):
+        return self.descriptions[label] if self.descriptions is not None else None
+
+    def _part_table(self):
+        from .gap import TextTable
+
+        texts = [
+            [[f"{c}: {t}" for t in self.descriptions[c].parts[p]] for c in self.seen] for p in PART_NAMES
+        ]
+        table = TextTable(texts, self.encoder, self.zs.cache_dir)
+        lay = get_layout(self.bundle.layout)
+        pool = torch.zeros(len(PART_NAMES), lay.num_joints)
+        for i, p in enumerate(PART_NAMES):
+            joints = list(lay.parts[p])
+            pool[i, joints] = 1.0 / len(joints)
+        self.part_pool = pool
+        return table
+
+    # ------------------------------------------------------------------ model
+    def classes_for(self, split: str) -> list[str]:
+        return list(self.unseen) if split == "test" else list(self.seen)
+
+    def targets(self, batch: dict[str, Any], split: str) -> torch.Tensor:
+        return self.lookup[split].to(batch["label"].device)[batch["label"]]
+
+    def text_record(self) -> dict[str, Any]:
+        z, lp = self.zs, self.label_prompts
+        rec = {
+            "text_encoder": self.encoder.record(),
+            "label_prompts": {"prompts": list(lp.prompts), "source": lp.source, "version": lp.version},
+            "text_sources": list(z.text),
+            "descriptions": None if self.descriptions is None else {"source": self.descriptions.source},
+            "split": z.split, "fold": z.fold, "seen_classes": list(self.seen), "unseen_classes": list(self.unseen),
+            "heads": {"projection": ZS_PROJ, "logit_scale": ZS_SCALE}, "feature_norm": z.feature_norm,
+        }  # fmt: skip
+        return {"zeroshot": rec}
+
+    def build_model(self) -> SkeletonModel:
+        cfg, b, z = self.cfg, self.bundle, self.zs
+        mcfg = SkeletonModelConfig(
+            model=encoder_config(cfg, b, num_classes=len(self.seen)), classes=list(self.seen), layout=b.layout,
+            preprocessing=preprocessing_of(cfg.data), method=self.name, heads={}, text=self.text_record(),
+        )  # fmt: skip
+        width = SkeletonModel(mcfg).encoder.feature_dim
+        proj: dict[str, Any] = {"type": "linear", "out_features": self.dim}
+        if z.projection == "mlp":
+            proj = {"type": "mlp", "hidden": width, "out_features": self.dim, "dropout": 0.1}
+        heads = {ZS_PROJ: proj, ZS_SCALE: {"type": "logit_scale", "init_temperature": z.temperature}}
+        if self.part_table is not None:
+            heads[PART_PROJ] = {
+                "type": "part_projection",
+                "parts": list(PART_NAMES),
+                "out_features": self.dim,
+            }
+            heads[PART_SCALE] = {
+                "type": "logit_scale",
+                "init_temperature": z.temperature,
+                "size": len(PART_NAMES),
+            }
+        mcfg.heads = heads
+        model = SkeletonModel(mcfg)
+        model.heads[ZS_SCALE].log_scale.requires_grad_(z.learn_temperature)
+        if cfg.model.init_from:
+            init_encoder_from(model, cfg.model.init_from)
+        return model
+
+    def setup(self, model: nn.Module, device: torch.device) -> None:
+        from ..text.encoders import check_text_dim
+
+        proj = model.heads[ZS_PROJ]
+        out = proj.out_features if hasattr(proj, "out_features") else proj[-1].out_features
+        check_text_dim(self.dim, self.encoder.spec, out, f"the model's projection {ZS_PROJ!r}")
+        self._device = torch.device(device)
+        for name in ("text_emb", "offsets", "counts", "protos", "seen_ids", "unseen_ids"):
+            setattr(self, name, getattr(self, name).to(self._device))
+        if self.part_table is not None:
+            self.part_table.to(self._device)
+            self.part_pool = self.part_pool.to(self._device)
+
+    def embed(self, model: nn.Module, out) -> torch.Tensor:
+        """(N, E) normalised text-space embeddings of an encoder output."""
+        with torch.autocast(device_type=out.feature.device.type, enabled=False):
+            feat = normalize_feature(out.feature.float(), self.zs.feature_norm)
+            return F.normalize(model.heads[ZS_PROJ](feat), dim=-1)
+
+    def _train_text(self) -> torch.Tensor:
+        """(K_seen, E): one random text per seen class, or the prototypes."""
+        if self.zs.train_text == "mean":
+            return self.protos[self.seen_ids]
+        counts = self.counts[self.seen_ids]
+        pick = (torch.rand(len(counts), device=counts.device) * counts).long().clamp_(max=counts - 1)
+        return self.text_emb[self.offsets[self.seen_ids] + pick]
+
+    def loss(self, model: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+        out = model(batch["x"])
+        y = self.lookup["train"].to(batch["label"].device)[batch["label"]]  # (N,) into the seen classes
+        z = self.embed(model, out)  # (N, E)
+        scale = model.heads[ZS_SCALE]()
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            logits = scale * z @ self._train_text().T  # (N, K_seen)
+            text_ce = F.cross_entropy(logits, y)
+        loss = text_ce
+        logs = {"text_ce": text_ce.detach()}
+        if self.zs.ce_weight > 0:
+            ce = F.cross_entropy(out.logits.float(), y, label_smoothing=self.cfg.optim.label_smoothing)
+            loss = loss + self.zs.ce_weight * ce
+            logs["ce"] = ce.detach()
+        else:  # keep the classifier in the graph (DDP needs every parameter used)
+            loss = loss + 0.0 * out.logits.sum()
+        if self.part_table is not None:
+            part = self._part_loss(model, out, y)
+            loss = loss + self.zs.part_weight * part
+            logs["align_parts"] = part.detach()
+        logs["temperature"] = (1.0 / scale.detach()).reshape(())
+        keys = list(logs)
+        values = torch.stack([logs[k].float().reshape(()) for k in keys]).tolist()  # one device sync
+        return loss, dict(zip(keys, values))
+
+    def _part_loss(self, model, out, y: torch.Tensor) -> torch.Tensor:
+        from .gap import multi_positive_kl
+
+        t = self.part_table
+        with torch.autocast(device_type=y.device.type, enabled=False):
+            pooled = torch.einsum("ndv,pv->npd", out.joint_feature.float(), self.part_pool)  # (N, P, D)
+            zp = F.normalize(model.heads[PART_PROJ](pooled), dim=-1).transpose(0, 1)  # (P, N, E)
+            p, n = zp.shape[0], zp.shape[1]
+            count = t.count[:, y]  # (P, N)
+            var = (torch.rand(p, n, device=y.device) * count).long().clamp_(max=t.emb.shape[2] - 1)
+            term = torch.arange(p, device=y.device)[:, None].expand(p, n)
+            text = t.emb[term, y[None].expand(p, n), var]  # (P, N, E)
+            logits = model.heads[PART_SCALE]()[:, None, None] * torch.bmm(zp, text.transpose(1, 2))
+            return multi_positive_kl(logits, y).mean()
+
+    def scores(self, model: nn.Module, batch: dict[str, Any], split: str = "test") -> torch.Tensor:
+        z = self.embed(model, model(batch["x"]))
+        ids = self.unseen_ids if split == "test" else self.seen_ids
+        return z @ self.protos[ids].T  # cosine similarities (N, K_split)
+
+    # ------------------------------------------------------------------ GZSL and outputs
+    @torch.no_grad()
+    def _embed_dataset(self, model: nn.Module, ds) -> tuple[torch.Tensor, torch.Tensor]:
+        from torch.utils.data import DataLoader
+
+        from ..data.sample import skeleton_collate
+
+        was = model.training
+        model.eval()
+        device = next(model.parameters()).device
+        zs, ys = [], []
+        loader = DataLoader(
+            ds, batch_size=self.cfg.train.eval_batch_size, shuffle=False, collate_fn=skeleton_collate
+        )
+        for batch in loader:
+            zs.append(self.embed(model, model(batch["x"].to(device))).cpu())
+            ys.append(batch["label"])
+        model.train(was)
+        if not zs:
+            return torch.zeros(0, self.dim), torch.zeros(0, dtype=torch.long)
+        return torch.cat(zs), torch.cat(ys)
+
+    def gzsl_metrics(self, model: nn.Module) -> dict[str, Any]:
+        """ZSL and GZSL figures of ``model`` on the unseen test samples and the seen test samples."""
+        zu, yu = self._embed_dataset(model, self.bundle.test)
+        zs_, ys = self._embed_dataset(model, self.seen_test)
+        protos = self.protos.cpu()
+        seen_mask = torch.zeros(len(self.all_classes), dtype=torch.bool)
+        seen_mask[self.seen_ids.cpu()] = True
+        out: dict[str, Any] = {"num_unseen_test": len(yu), "num_seen_test": len(ys)}
+        zsl = zu @ protos[self.unseen_ids.cpu()].T
+        yz = self.lookup["test"][yu]
+        out["zsl_top1"] = float((zsl.argmax(1) == yz).float().mean()) if len(yu) else float("nan")
+        k = min(5, zsl.shape[1])
+        out["zsl_top5"] = (
+            float((zsl.topk(k, 1).indices == yz[:, None]).any(1).float().mean()) if len(yu) else float("nan")
+        )
+        out["chance_top1"] = 1.0 / len(self.unseen)
+        if not self.zs.gzsl or not len(ys):
+            return out
+        z = torch.cat([zs_, zu])
+        y = torch.cat([ys, yu])
+        report = gzsl_sweep((z @ protos.T).numpy(), y.numpy(), seen_mask.numpy(), fixed=self.zs.calibration)
+        out.update(report)
+        return out
+
+    def save_model(self, model: nn.Module, folder: Path, record: dict[str, Any]) -> None:
+        folder = Path(folder)
+        if folder.name == "last":
+            metrics = self.gzsl_metrics(model)
+            sweep = metrics.pop("gzsl_sweep", None)
+            record.setdefault("metrics", {}).update(
+                {k: v for k, v in metrics.items() if not isinstance(v, list)}
+            )
+            path = Path(self.cfg.run_dir) / "metrics.json"
+            if path.is_file():
+                data = json.loads(path.read_text())
+                data.update(metrics)
+                data.update(seen_classes=self.seen, unseen_classes=self.unseen, gzsl_sweep=sweep)
+                path.write_text(json.dumps(data, indent=2))
+            logger.info("zero-shot: ZSL top-1 %.4f (chance %.4f); GZSL seen %.4f unseen %.4f H %.4f (gamma 0), "
+                        "oracle H %.4f at gamma %.3f", metrics["zsl_top1"], metrics["chance_top1"],
+                        metrics.get("gzsl_seen", float("nan")), metrics.get("gzsl_unseen", float("nan")),
+                        metrics.get("gzsl_h", float("nan")), metrics.get("gzsl_oracle_h", float("nan")),
+                        metrics.get("gzsl_oracle_calibration", float("nan")))  # fmt: skip
+        model.config.training = record
+        model.save_pretrained(folder)
+
+
+def harmonic(s: float, u: float) -> float:
+    return 0.0 if s + u == 0 else 2 * s * u / (s + u)
+
+
+def gzsl_sweep(sim: np.ndarray, labels: np.ndarray, seen_mask: np.ndarray, fixed: float | None = None,
+               points: int = 101) -> dict[str, Any]:  # fmt: skip
+    """Seen / unseen accuracy and harmonic mean over all classes, with ``gamma`` subtracted from the
+    seen-class scores. ``sim`` (N, K) over all classes, ``labels`` (N,) into them. Accuracies are per
+    sample. Returns the figures at gamma 0, at ``fixed``, at the best H of the sweep, and the sweep."""
+    is_seen = seen_mask[labels]
+
+    def at(gamma: float) -> tuple[float, float, float]:
+        pred = (sim - gamma * seen_mask[None, :]).argmax(1)
+        ok = pred == labels
+        s = float(ok[is_seen].mean()) if is_seen.any() else float("nan")
+        u = float(ok[~is_seen].mean()) if (~is_seen).any() else float("nan")
+        return s, u, harmonic(s, u)
+
+    # the gap between the best seen and the best unseen score decides each sample: sweep its range
+    gap = sim[:, seen_mask].max(1) - sim[:, ~seen_mask].max(1)
+    hi = max(float(np.quantile(gap, 0.99)), 0.0) + 1e-3
+    gammas = np.unique(np.concatenate([[0.0], np.linspace(0.0, hi, points)]))
+    rows = [(float(g), *at(float(g))) for g in gammas]
+    best = max(rows, key=lambda r: (r[3], -r[0]))
+    s0, u0, h0 = at(0.0)
+    out: dict[str, Any] = {"gzsl_seen": s0, "gzsl_unseen": u0, "gzsl_h": h0, "gzsl_oracle_calibration": best[0],
+                           "gzsl_oracle_seen": best[1], "gzsl_oracle_unseen": best[2], "gzsl_oracle_h": best[3],
+                           "gzsl_sweep": [list(r) for r in rows]}  # fmt: skip
+    if fixed is not None:
+        s, u, h = at(float(fixed))
+        out.update(gzsl_calibration=float(fixed), gzsl_calibrated_seen=s, gzsl_calibrated_unseen=u,
+                   gzsl_calibrated_h=h)  # fmt: skip
+    return out
+
+
+__all__ = ["ZeroShotConfig", "ZeroShotMethod", "gzsl_sweep", "harmonic"]
