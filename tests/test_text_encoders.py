@@ -57,6 +57,15 @@ def test_sentence_encoder_width_is_read_from_the_model(tmp_path, bert_dir):
     assert wide.dim == 24 and wide.encode(TEXTS).shape == (3, 24)
 
 
+def test_sentence_encoder_truncates_to_the_model_position_table(bert_dir):
+    enc = build_text_encoder(f"sentence:{bert_dir}")
+    positions = enc.model.config.max_position_embeddings
+    assert enc.max_length <= positions
+    long_text = " ".join(["a person drinks water"] * positions)  # far more tokens than positions
+    emb = enc.encode([long_text, "a person kicks a ball"])
+    assert emb.shape == (2, 16) and torch.isfinite(emb).all()
+
+
 def test_sentence_encoder_pooling_from_sentence_transformers_config(tmp_path):
     folder = save_tiny_sentence_encoder(tmp_path / "cls", hidden_size=16)
     (folder / "1_Pooling").mkdir()

@@ -212,6 +212,10 @@ class SentenceEncoder(TextEncoder):
         folder = Path(self.path)
         if folder.is_dir():
             self._read_sentence_transformers_config(folder, max_length)
+        # never past the model's position table (a tokenizer may not say its model's limit)
+        positions = getattr(self.model.config, "max_position_embeddings", None)
+        if positions:
+            self.max_length = min(self.max_length, int(positions))
         self.dim = int(self.model.config.hidden_size)
         self._freeze()
 
