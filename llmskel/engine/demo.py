@@ -17,6 +17,7 @@ from ..cli import add_json_flag, emit
 
 # subjects 1..num_subjects are in the dataset; the demo's new people come after them
 NEW_SUBJECTS = (101, 102)
+DEMO_DEFAULTS = ("data.num_bodies=1",)
 
 
 def classify_new_subjects(model_dir: str | Path, subjects=NEW_SUBJECTS, seed: int = 7) -> dict[str, Any]:
@@ -43,7 +44,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .config import load_experiment
     from .trainer import training_function
 
-    overrides = [f"output_dir={args.output_dir}", *(args.overrides or [])]
+    # the synthetic recordings have one actor: keep one body slot instead of the default two,
+    # which halves the compute (user overrides come after and win)
+    overrides = [f"output_dir={args.output_dir}", *DEMO_DEFAULTS, *(args.overrides or [])]
     if args.epochs:
         overrides.append(f"train.epochs={args.epochs}")
     cfg = load_experiment(None, overrides)
