@@ -39,6 +39,17 @@ WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 
 
+def read_folder_config(folder: Path, kind: str) -> tuple[dict[str, Any], Path]:
+    """(parsed ``config.json``, its path) of a saved folder; a clear error when absent or corrupt."""
+    cfg_path = Path(folder) / CONFIG_NAME
+    if not cfg_path.is_file():
+        raise CheckpointError(f"{folder}: no {CONFIG_NAME}; not {kind}")
+    try:
+        return json.loads(cfg_path.read_text(encoding="utf-8")), cfg_path
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{cfg_path}: corrupt config ({e})") from None
+
+
 @dataclass
 class SkeletonModelConfig:
     model: dict[str, Any]  # encoder architecture (llmskel.models.create_model accepts it)
@@ -206,13 +217,7 @@ class SkeletonModel(
             model_id, **{k: kwargs.pop(k) for k in ("revision", "token") if k in kwargs}
         )
         map_location = kwargs.pop("map_location", "cpu")
-        cfg_path = folder / CONFIG_NAME
-        if not cfg_path.is_file():
-            raise CheckpointError(f"{folder}: no {CONFIG_NAME}; not an llmskel model folder")
-        try:
-            raw = json.loads(cfg_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise CheckpointError(f"{cfg_path}: corrupt config ({e})") from None
+        raw, cfg_path = read_folder_config(folder, "an llmskel model folder")
         config = SkeletonModelConfig.from_json_dict(raw, source=str(cfg_path))
         model = cls(config)
         load_weights_strict(model, folder / WEIGHTS_NAME, map_location=map_location)

@@ -20,14 +20,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from ..errors import CheckpointError, ConfigError
-from ..text.describe import LLMError, resolve_llm
+from ..text.describe import LLMError, load_causal_lm
 
 logger = logging.getLogger(__name__)
 
@@ -43,27 +42,8 @@ _RUNTIME_KEYS = {"transformers_version", "torch_dtype", "dtype", "quantization_c
 def load_base_lm(name: str, gguf_file: str | None = None, trust_remote_code: bool = False,
                  dtype: str = "float32"):  # fmt: skip
     """(causal LM with frozen weights in eval mode, its tokenizer with a pad token)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    path, gguf = resolve_llm(name, gguf_file)
-    kw: dict[str, Any] = {"gguf_file": gguf} if gguf else {}
-    if trust_remote_code:
-        kw["trust_remote_code"] = True
-    try:
-        tok = AutoTokenizer.from_pretrained(path, **kw)
-        lm = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype], **kw)
-    except ImportError as e:
-        raise LLMError(f"language model {name!r}: {e} (GGUF files need the 'gguf' package)") from None
-    except (OSError, ValueError) as e:
-        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "")
-        hint = " (HF_HUB_OFFLINE is set: pass a local folder or a .gguf file)" if offline else ""
-        raise LLMError(
-            f"language model {name!r}: cannot load {path!r}: {' '.join(str(e).split())}{hint}"
-        ) from None
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
+    lm, tok = load_causal_lm(name, gguf_file, dtype=DTYPES[dtype], trust_remote_code=trust_remote_code)
     lm.requires_grad_(False)
-    lm.eval()
     return lm, tok
 
 

@@ -191,6 +191,30 @@ class MultiScaleTCN(nn.Module):
 # ---------------------------------------------------------------- the encoder base class
 
 
+class BlockResidual:
+    """The residual of an ST-GCN / CTR-GCN block, mixed into the block module: identity when the
+    shape is kept, else a strided 1x1 projection + BN. The attribute names (``res_proj``,
+    ``res_bn``) are part of the checkpoint format; each block initialises ``res_proj`` its way."""
+
+    def init_residual(self, in_channels: int, out_channels: int, stride: int, residual: bool) -> None:
+        self.stride = stride
+        self.residual = residual
+        if residual and (in_channels != out_channels or stride != 1):
+            self.res_proj = nn.Linear(in_channels, out_channels)
+            self.res_bn = nn.BatchNorm2d(out_channels)
+        else:
+            self.res_proj = None
+
+    def add_residual_relu(self, x: Tensor, y: Tensor) -> Tensor:
+        # x: the block input (B, C_in, V, T); y: the block output (B, C_out, V, T / stride)
+        if self.res_proj is not None:
+            xs = x[..., :: self.stride] if self.stride > 1 else x
+            y = y.add_(self.res_bn(pointwise(xs, self.res_proj.weight, self.res_proj.bias)))
+        elif self.residual:
+            y = y.add_(x)
+        return F.relu_(y)
+
+
 class SkeletonEncoder(nn.Module):
     """Base of the graph encoders: input checks, data batch-norm, pooling, head.
 

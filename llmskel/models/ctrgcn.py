@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .common import MultiScaleTCN, SkeletonEncoder, pointwise, stage_plan
+from .common import BlockResidual, MultiScaleTCN, SkeletonEncoder, pointwise, stage_plan
 from .registry import register_model
 
 
@@ -139,7 +139,7 @@ class CTRGraphConv(nn.Module):
         return F.relu_(y)
 
 
-class CTRGCNBlock(nn.Module):
+class CTRGCNBlock(BlockResidual, nn.Module):
     """CTR graph convolution, multi-scale TCN, block residual (1x1 conv + BN if shape changes)."""
 
     def __init__(
@@ -157,25 +157,14 @@ class CTRGCNBlock(nn.Module):
         super().__init__()
         self.gcn = CTRGraphConv(in_channels, out_channels, A, adaptive=adaptive, rel_reduction=rel_reduction)
         self.tcn = MultiScaleTCN(out_channels, out_channels, kernel_size, stride, tuple(dilations))
-        self.stride = stride
-        self.residual = residual
-        if residual and (in_channels != out_channels or stride != 1):
-            self.res_proj = nn.Linear(in_channels, out_channels)
-            self.res_bn = nn.BatchNorm2d(out_channels)
+        self.init_residual(in_channels, out_channels, stride, residual)
+        if self.res_proj is not None:
             nn.init.kaiming_normal_(self.res_proj.weight, mode="fan_out")
             nn.init.zeros_(self.res_proj.bias)
-        else:
-            self.res_proj = None
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (B, C_in, V, T) -> (B, C_out, V, T / stride)
-        y = self.tcn(self.gcn(x))
-        if self.res_proj is not None:
-            xs = x[..., :: self.stride] if self.stride > 1 else x
-            y = y.add_(self.res_bn(pointwise(xs, self.res_proj.weight, self.res_proj.bias)))
-        elif self.residual:
-            y = y.add_(x)
-        return F.relu_(y)
+        return self.add_residual_relu(x, self.tcn(self.gcn(x)))
 
 
 @register_model("ctrgcn")

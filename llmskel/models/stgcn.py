@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .common import SkeletonEncoder, TemporalConv, pointwise, stage_plan
+from .common import BlockResidual, SkeletonEncoder, TemporalConv, pointwise, stage_plan
 from .registry import register_model
 
 
@@ -31,7 +31,7 @@ def _bn_init(bn: nn.modules.batchnorm._BatchNorm) -> None:
     nn.init.zeros_(bn.bias)
 
 
-class STGCNBlock(nn.Module):
+class STGCNBlock(BlockResidual, nn.Module):
     """Spatial graph conv, temporal conv, residual, on channel-major (C_in, B, V, T)."""
 
     def __init__(
@@ -57,13 +57,7 @@ class STGCNBlock(nn.Module):
         self.tconv = TemporalConv(out_channels, out_channels, kernel_size, stride)
         self.bn2 = nn.BatchNorm2d(out_channels)
         self.dropout = dropout
-        self.stride = stride
-        self.residual = residual
-        if residual and (in_channels != out_channels or stride != 1):
-            self.res_proj = nn.Linear(in_channels, out_channels)
-            self.res_bn = nn.BatchNorm2d(out_channels)
-        else:
-            self.res_proj = None
+        self.init_residual(in_channels, out_channels, stride, residual)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -100,12 +94,7 @@ class STGCNBlock(nn.Module):
         y = self.bn2(self.tconv(y))
         if self.dropout > 0:
             y = F.dropout(y, self.dropout, self.training)
-        if self.res_proj is not None:
-            xs = x[..., :: self.stride] if self.stride > 1 else x
-            y = y.add_(self.res_bn(pointwise(xs, self.res_proj.weight, self.res_proj.bias)))
-        elif self.residual:
-            y = y.add_(x)
-        return F.relu_(y)
+        return self.add_residual_relu(x, y)
 
 
 @register_model("stgcn")

@@ -467,16 +467,10 @@ class SkeletonVQTokenizer(nn.Module):
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike, map_location: str = "cpu") -> SkeletonVQTokenizer:
         """Load a tokenizer folder strictly (a missing or extra weight is an error naming it)."""
-        from ..hub import load_weights_strict, resolve_model_folder
+        from ..hub import load_weights_strict, read_folder_config, resolve_model_folder
 
         path = resolve_model_folder(str(folder))
-        cfg_path = path / CONFIG_NAME
-        if not cfg_path.is_file():
-            raise CheckpointError(f"{path}: no {CONFIG_NAME}; not a skeleton VQ tokenizer folder")
-        try:
-            raw = json.loads(cfg_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise CheckpointError(f"{cfg_path}: corrupt config ({e})") from None
+        raw, cfg_path = read_folder_config(path, "a skeleton VQ tokenizer folder")
         model = cls.from_folder_config(raw, source=str(cfg_path))
         load_weights_strict(model, path / WEIGHTS_NAME, map_location=map_location)
         model.eval()

@@ -80,12 +80,19 @@ def resolve_llm(name: str, gguf_file: str | None = None) -> tuple[str, str | Non
     return name, gguf_file
 
 
-def load_causal_lm(name: str, gguf_file: str | None = None, dtype: torch.dtype = torch.float32):
+def load_causal_lm(
+    name: str,
+    gguf_file: str | None = None,
+    dtype: torch.dtype = torch.float32,
+    trust_remote_code: bool = False,
+):
     """(model in eval mode, tokenizer with a pad token) for a folder, Hub id or GGUF file."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path, gguf = resolve_llm(name, gguf_file)
-    kw = {"gguf_file": gguf} if gguf else {}
+    kw: dict = {"gguf_file": gguf} if gguf else {}
+    if trust_remote_code:
+        kw["trust_remote_code"] = True
     try:
         tok = AutoTokenizer.from_pretrained(path, **kw)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kw)
