@@ -78,3 +78,14 @@ def test_base_inheritance_and_bad_files(tmp_path):
         load_config(Outer, tmp_path / "evil.yaml")
     with pytest.raises(ConfigError, match="key=value"):
         parse_overrides(["epochs"])
+
+
+def test_rotation_bounds_per_axis_from_yaml_and_overrides(tmp_path):
+    from llmskel.engine.config import load_experiment
+
+    p = tmp_path / "exp.yaml"
+    p.write_text("data:\n  augment:\n    rotate: [30, 60, 0]\n")
+    assert load_experiment(str(p)).data.augment.rotate == [30.0, 60.0, 0.0]
+    assert load_experiment(str(p), ["data.augment.rotate=15"]).data.augment.rotate == 15.0
+    with pytest.raises(ConfigError, match=r"data\.augment\.rotate"):
+        load_experiment(str(p), ["data.augment.rotate=[10, 20]"])

@@ -3,6 +3,8 @@ streams; absent joints stay absent."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -235,6 +237,23 @@ def test_random_rotation_preserves_bone_lengths_and_scale_scales_them(wave):
     assert 0.8 <= ratio.mean() <= 1.2 and ratio.std() < 1e-4
     sheared = T.random_affine(x, np.random.default_rng(0), shear=0.3)
     assert not np.allclose(_bone_lengths(sheared), _bone_lengths(x), atol=1e-3)
+
+
+def test_per_axis_rotation_bounds_only_turn_the_named_axes():
+    pts = np.random.default_rng(1).normal(size=(10, 1, 25, 3)).astype(np.float32)
+    for seed in range(20):
+        m = T.random_affine_matrix(np.random.default_rng(seed), rotate=[0.0, 60.0, 0.0])
+        # a rotation about y only: y coordinates unchanged, lengths kept, angle within the bound
+        np.testing.assert_allclose(m[1], [0.0, 1.0, 0.0], atol=1e-6)
+        assert abs(math.degrees(math.atan2(m[0, 2], m[0, 0]))) <= 60.0 + 1e-4
+        out = T.apply_linear(pts, m)
+        np.testing.assert_allclose(np.linalg.norm(out, axis=-1), np.linalg.norm(pts, axis=-1), rtol=1e-5)
+    # one number is the same bound on every axis: the same draw as [a, a, a]
+    a = T.random_affine_matrix(np.random.default_rng(3), rotate=25.0)
+    b = T.random_affine_matrix(np.random.default_rng(3), rotate=[25.0, 25.0, 25.0])
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="1 or 3 angles"):
+        T.random_affine_matrix(np.random.default_rng(0), rotate=[10.0, 20.0])
 
 
 def test_rotation_matrix_axes():

@@ -16,7 +16,10 @@ PadMode = Literal["resize", "zero", "loop", "edge"]
 class AugmentConfig:
     """Training-time augmentation; every value 0 / false disables that augmentation."""
 
-    rotate: float = 0.0  # max |angle| in degrees, drawn per axis (x, y, z for 3D; in-plane for 2D)
+    # max |angle| in degrees, drawn per axis: one number for every axis (x, y, z in 3D; the in-plane
+    # angle in 2D), or a list [x, y, z] of per-axis bounds, e.g. [30, 60, 0] for strong changes of
+    # viewpoint about the vertical axis without rolling the body over
+    rotate: float | list[float] = 0.0
     scale: float = 0.0  # isotropic scale drawn from [1 - scale, 1 + scale]
     shear: float = 0.0  # off-diagonal shear coefficients drawn from [-shear, shear]
     noise: float = 0.0  # std of Gaussian noise added to every coordinate
@@ -74,6 +77,11 @@ class DataConfig:
     test_classes: list[str] | None = None
 
     def validate(self) -> None:
+        rot = self.augment.rotate
+        if isinstance(rot, list) and (len(rot) not in (1, 3) or any(a < 0 for a in rot)):
+            raise ConfigError(
+                f"config key 'data.augment.rotate' must be one angle or [x, y, z] angles >= 0, got {rot}"
+            )
         lo, hi = self.train_crop
         if not (0.0 < lo <= hi <= 1.0):
             raise ConfigError(

@@ -111,7 +111,7 @@ class SkeletonPipeline:
             if aug.flip > 0 and rng.random() < aug.flip:
                 x = T.flip(x, lay)
                 mask = np.take(mask, lay.permutation_for_flip(), axis=2)
-            if aug.rotate > 0 or aug.scale > 0 or aug.shear > 0:
+            if np.any(np.asarray(aug.rotate) > 0) or aug.scale > 0 or aug.shear > 0:
                 x = T.random_affine(x, rng, aug.rotate, aug.scale, aug.shear, s)
             if aug.noise > 0:
                 x = T.add_noise(x, rng, aug.noise, s, mask=mask)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from functools import cache, lru_cache
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -480,19 +481,34 @@ def rotation_matrix(angles_deg: np.ndarray | float, spatial_dims: int = 3) -> np
     # fmt: on
 
 
+def _rotation_bounds(rotate: float | Sequence[float], spatial_dims: int) -> np.ndarray:
+    """Per-axis angle bounds in degrees: (3,) for 3D (x, y, z), (1,) for 2D (in-plane)."""
+    n = 3 if spatial_dims == 3 else 1
+    b = np.atleast_1d(np.asarray(rotate, np.float64))
+    if b.size == 1:
+        return np.full(n, float(b[0]))
+    if spatial_dims == 2 and b.size == 3:  # [x, y, z] given for 2D data: the in-plane angle is z's
+        return b[2:]
+    if b.size != n:
+        raise ValueError(f"rotate needs 1 or {n} angles for {spatial_dims}D data, got {b.tolist()}")
+    return b
+
+
 def random_affine_matrix(
     rng: np.random.Generator,
-    rotate: float = 0.0,
+    rotate: float | Sequence[float] = 0.0,
     scale: float = 0.0,
     shear: float = 0.0,
     spatial_dims: int = 3,
 ) -> np.ndarray:
-    """(S, S) = shear @ scale @ rotation with angles in ``[-rotate, rotate]`` degrees per axis,
-    an isotropic factor in ``[1 - scale, 1 + scale]`` and shear coefficients in ``[-shear, shear]``."""
+    """(S, S) = shear @ scale @ rotation with angles in ``[-rotate, rotate]`` degrees per axis
+    (``rotate`` one bound for all axes or one per axis, x/y/z), an isotropic factor in
+    ``[1 - scale, 1 + scale]`` and shear coefficients in ``[-shear, shear]``."""
     s = spatial_dims
-    n_rot = 3 if s == 3 else 1
+    bounds = _rotation_bounds(rotate, s)
+    n_rot = bounds.size
     u = rng.random(n_rot + 1 + s * s) * 2.0 - 1.0  # one draw: angles, scale, shear, each in [-1, 1]
-    m = rotation_matrix(u[:n_rot] * rotate, s) if rotate > 0 else np.eye(s, dtype=np.float32)
+    m = rotation_matrix(u[:n_rot] * bounds, s) if (bounds > 0).any() else np.eye(s, dtype=np.float32)
     if scale > 0:
         m = m * np.float32(1.0 + scale * u[n_rot])
     if shear > 0:
@@ -505,7 +521,7 @@ def random_affine_matrix(
 def random_affine(
     x: np.ndarray,
     rng: np.random.Generator,
-    rotate: float = 0.0,
+    rotate: float | Sequence[float] = 0.0,
     scale: float = 0.0,
     shear: float = 0.0,
     spatial_dims: int = 3,
