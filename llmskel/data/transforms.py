@@ -32,8 +32,8 @@ coordinates (``y`` grows downwards) it is an in-plane rotation that makes the sp
 from __future__ import annotations
 
 import math
-from functools import cache, lru_cache
 from collections.abc import Sequence
+from functools import cache, lru_cache
 from typing import Literal
 
 import numpy as np
