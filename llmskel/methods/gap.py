@@ -401,6 +401,8 @@ class GapMethod(SupervisedMethod):
         last = self.refinements[-1]["epoch"] if self.refinements else 0
         if r.every <= 0 or epoch - last < r.every:
             return
+        if epoch >= self.cfg.train.epochs:  # nothing trains on descriptions written after the last epoch
+            return
         if val_report is None:
             raise ConfigError("align.refine needs a validation report: set data.val_fraction > 0")
         self.refine(val_report, epoch)
