@@ -42,6 +42,8 @@ class SkeletonPipeline:
         self.layout = get_layout(layout)
         self.train = bool(train)
         self.augment = cfg.augment
+        aug = cfg.augment  # whether a random linear map is drawn: decided once, not per sample
+        self._affine = bool(np.any(np.asarray(aug.rotate) > 0) or aug.scale > 0 or aug.shear > 0)
 
     def __repr__(self) -> str:
         c = self.cfg
@@ -111,7 +113,7 @@ class SkeletonPipeline:
             if aug.flip > 0 and rng.random() < aug.flip:
                 x = T.flip(x, lay)
                 mask = np.take(mask, lay.permutation_for_flip(), axis=2)
-            if np.any(np.asarray(aug.rotate) > 0) or aug.scale > 0 or aug.shear > 0:
+            if self._affine:
                 x = T.random_affine(x, rng, aug.rotate, aug.scale, aug.shear, s)
             if aug.noise > 0:
                 x = T.add_noise(x, rng, aug.noise, s, mask=mask)
