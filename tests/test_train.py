@@ -148,7 +148,7 @@ import json, sys
 from accelerate import Accelerator
 from llmskel.engine.config import load_experiment
 from llmskel.engine.data import build_data, make_loaders
-from llmskel.engine.trainer import evaluate
+from llmskel.engine.trainer import evaluate, finish
 from llmskel.methods.base import get_method
 
 acc = Accelerator()
@@ -162,7 +162,8 @@ res = evaluate(model, test_loader, acc, method, "test")
 if acc.is_main_process:
     print("RESULT", json.dumps({"world": acc.num_processes, "indices": sorted(res["indices"].tolist()),
                                 "n": len(bundle.test)}))
-acc.end_training()
+del model, test_loader  # what a script must do before the group goes (see trainer.finish)
+finish(acc)
 """
 
 

@@ -50,6 +50,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         resume = True if args.resume == "latest" else args.resume
     result = training_function(cfg, resume=resume)
+    import gc
+
+    gc.collect()  # the run's model and its process group go now, not during interpreter shutdown
     from accelerate import PartialState
 
     if PartialState().is_main_process:

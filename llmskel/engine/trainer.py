@@ -21,6 +21,7 @@ folders (Hub format), ``per_class_accuracy.csv``, ``confusion_matrix.png``, ``cu
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -123,6 +124,20 @@ def make_accelerator(cfg: ExperimentConfig, run_dir: Path) -> Accelerator:
     )
     check_world_size(accelerator)
     return accelerator
+
+
+def finish(accelerator: Accelerator) -> None:
+    """End a run: close the trackers and destroy the process group.
+
+    The prepared model holds the process group (DDP keeps it for its gradient buckets). If that model
+    is still alive when the interpreter shuts down, gloo's worker threads are torn down during
+    finalisation and the process can abort ("terminate called without an active exception",
+    SIGABRT) after the work is done, so torchrun reports a failure. Drop the accelerator's references
+    and collect before the group goes away; the caller's own references die when it returns.
+    """
+    accelerator.free_memory()
+    gc.collect()
+    accelerator.end_training()
 
 
 def check_world_size(accelerator: Accelerator) -> None:
@@ -276,7 +291,7 @@ def training_function(
                 if bad.item() > 0:
                     cps = _checkpoint_dirs(run_dir)
                     last = cps[-1] if cps else None
-                    accelerator.end_training()
+                    finish(accelerator)
                     raise TrainingDivergedError(
                         f"loss is {loss.item()} at epoch {epoch + 1}, batch {progress.batches_in_epoch + 1} "
                         f"(step {progress.global_step}); stopped before updating the weights. Last good "
@@ -382,7 +397,7 @@ def training_function(
         "steps": progress.global_step,
     }
     if stopped_early:
-        accelerator.end_training()
+        finish(accelerator)
         result["stopped_early"] = True
         return result
 
@@ -403,7 +418,7 @@ def training_function(
     if last_report is not None:
         result.update(_metrics_of(last_report, "test"))
         result.update(best_top1=progress.best_score, best_epoch=progress.best_epoch)
-    accelerator.end_training()
+    finish(accelerator)
     return result
 
 
