@@ -90,6 +90,20 @@ def test_nwucla_truncated_json_and_folder_skips(tmp_path):
     assert len(skipped) == 1 and skipped[0]["file"].endswith("a02_s01_e00_v02.json")
 
 
+def test_dataset_folders_missing_or_without_files_name_the_folder(tmp_path):
+    from llmskel.data.readers.ntu import load_ntu
+
+    missing = tmp_path / "nowhere"
+    for load, name in ((load_nwucla, "NW-UCLA"), (load_ntu, "NTU")):
+        with pytest.raises(FileNotFoundError, match=f"{name} folder not found: {missing}"):
+            load(missing)
+    (tmp_path / "notes.json").write_text("{}")  # a JSON file, but not a NW-UCLA sequence name
+    with pytest.raises(SkeletonFormatError, match=r"no NW-UCLA sequence \(aXX_sYY_eZZ_vWW.json\) file"):
+        load_nwucla(tmp_path)
+    with pytest.raises(SkeletonFormatError, match=f"{tmp_path}.*no NTU .skeleton file in this folder"):
+        load_ntu(tmp_path)
+
+
 # ------------------------------------------------------------------------------------------
 # UTKinect
 

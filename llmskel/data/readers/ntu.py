@@ -49,6 +49,7 @@ import numpy as np
 
 from ...errors import SkeletonFormatError
 from ..sample import SkeletonDataset, SkeletonSample
+from .files import dataset_files
 
 log = logging.getLogger(__name__)
 
@@ -697,13 +698,8 @@ def read_ntu_file(
 
 
 def find_ntu_files(root: str | os.PathLike) -> list[Path]:
-    """All ``*.skeleton`` files under ``root`` (recursively), sorted by name."""
-    root = Path(root)
-    if not root.exists():
-        raise FileNotFoundError(f"NTU folder not found: {root}")
-    if root.is_file():
-        return [root]
-    return sorted(root.rglob("*.skeleton"), key=lambda p: p.name)
+    """All ``*.skeleton`` files under ``root`` (recursively), sorted by name; an error if none."""
+    return dataset_files(root, "NTU", "*.skeleton", what=".skeleton")
 
 
 def load_ntu(

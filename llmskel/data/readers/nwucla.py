@@ -19,6 +19,7 @@ import numpy as np
 
 from ...errors import SkeletonFormatError
 from ..sample import SkeletonDataset, SkeletonSample
+from .files import dataset_files
 
 log = logging.getLogger(__name__)
 
@@ -126,15 +127,7 @@ def read_nwucla_file(path: str | os.PathLike) -> SkeletonSample:
 
 def find_nwucla_files(root: str | os.PathLike) -> list[Path]:
     """Sequence files under ``root`` (the ``all_sqe`` folder or a parent), sorted by name."""
-    root = Path(root)
-    if not root.exists():
-        raise FileNotFoundError(f"NW-UCLA folder not found: {root}")
-    if root.is_file():
-        return [root]
-    files = sorted((p for p in root.rglob("*.json") if NWUCLA_NAME_RE.search(p.name)), key=lambda p: p.name)
-    if not files:
-        raise SkeletonFormatError(root, "no NW-UCLA sequence file (aXX_sYY_eZZ_vWW.json) in this folder")
-    return files
+    return dataset_files(root, "NW-UCLA", "*.json", NWUCLA_NAME_RE, what="sequence (aXX_sYY_eZZ_vWW.json)")
 
 
 def load_nwucla(root: str | os.PathLike, *, skipped: list[dict[str, str]] | None = None) -> SkeletonDataset:
