@@ -72,3 +72,40 @@ def _reset_accelerate_state():
     reset_accelerate_state()
     yield
     reset_accelerate_state()
+
+
+@pytest.fixture(scope="session")
+def text_cache_dir(tmp_path_factory) -> Path:
+    """One embedding cache (LLMSKEL_CACHE) for the session, shared by the tiny text encoders."""
+    return tmp_path_factory.getbasetemp() / "llmskel_cache"
+
+
+@pytest.fixture
+def text_cache(text_cache_dir, monkeypatch) -> Path:
+    """Point LLMSKEL_CACHE at the session's cache for one test (``pytest.mark.usefixtures``)."""
+    monkeypatch.setenv("LLMSKEL_CACHE", str(text_cache_dir))
+    return text_cache_dir
+
+
+@pytest.fixture(scope="session")
+def train_tiny(text_cache_dir):
+    """``train_tiny(cfg)``: training_function with the session's text cache and one torch thread
+    (tiny matrices: one thread is faster, above all on a busy machine); both restored after."""
+    import torch
+
+    from llmskel.engine.trainer import training_function
+
+    def run(cfg, **kwargs):
+        old_cache, threads = os.environ.get("LLMSKEL_CACHE"), torch.get_num_threads()
+        os.environ["LLMSKEL_CACHE"] = str(text_cache_dir)
+        torch.set_num_threads(1)
+        try:
+            return training_function(cfg, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+            if old_cache is None:
+                os.environ.pop("LLMSKEL_CACHE", None)
+            else:
+                os.environ["LLMSKEL_CACHE"] = old_cache
+
+    return run

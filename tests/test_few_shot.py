@@ -20,7 +20,6 @@ from llmskel.data.zsl_splits import (
     ntu120_one_shot_split,
 )
 from llmskel.engine.config import load_experiment
-from llmskel.engine.trainer import training_function
 from llmskel.errors import CheckpointError, ConfigError, SkeletonFormatError
 from llmskel.hub import SkeletonModel
 from llmskel.methods.few_shot import (
@@ -40,18 +39,13 @@ from llmskel.text.tiny import save_tiny_sentence_encoder
 ACTIONS = ["clap", "kick", "jump", "squat"]
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("LLMSKEL_CACHE", str(tmp_path_factory.getbasetemp() / "llmskel_cache"))
+pytestmark = pytest.mark.usefixtures("text_cache")  # one embedding cache for the session
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
+def model_dir(tmp_path_factory, train_tiny):
     """A tiny zero-shot model (has a text side) trained for two epochs on 6 synthetic classes."""
-    import os
-
     root = tmp_path_factory.mktemp("fs")
-    os.environ["LLMSKEL_CACHE"] = str(tmp_path_factory.getbasetemp() / "llmskel_cache")
     text = save_tiny_sentence_encoder(root / "bert16", hidden_size=16, seed=0)
     cfg = load_experiment(None, [
         "data.synthetic.num_classes=6", "data.synthetic.samples_per_class=4", "data.synthetic.num_subjects=4",
@@ -60,8 +54,7 @@ def model_dir(tmp_path_factory):
         "method=zeroshot", "zeroshot.unseen=[squat]", "zeroshot.text=[label]", f"zeroshot.text_encoder=sentence:{text}",
         f"output_dir={root / 'run'}",
     ])  # fmt: skip
-    torch.set_num_threads(1)
-    res = training_function(cfg)
+    res = train_tiny(cfg)
     return Path(res["run_dir"]) / "last"
 
 

