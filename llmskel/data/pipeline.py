@@ -42,7 +42,7 @@ class SkeletonPipeline:
         self.layout = get_layout(layout)
         self.train = bool(train)
         self.augment = cfg.augment
-        aug = cfg.augment  # whether a random linear map is drawn: decided once, not per sample
+        aug = self.augment  # whether a random linear map is drawn: decided once, not per sample
         self._affine = bool(np.any(np.asarray(aug.rotate) > 0) or aug.scale > 0 or aug.shear > 0)
 
     def __repr__(self) -> str:
