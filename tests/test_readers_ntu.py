@@ -275,3 +275,27 @@ def test_load_ntu_folder_skips_and_lists_bad_files(tmp_path):
         "truncated" in reasons["S001C003P003R001A003"]
         and "missing skeleton" in reasons["S001C001P004R001A004"]
     )
+
+
+def test_load_dataset_lists_a_raw_ntu_folder_once_and_suggests_a_cache_when_large(
+    tmp_path, monkeypatch, caplog
+):
+    from llmskel.data.config import DataConfig
+    from llmskel.data.sources import load_dataset
+
+    rng = np.random.default_rng(6)
+    for a in (1, 2, 3):
+        write_ntu(tmp_path / f"S001C001P001R001A00{a}.skeleton", [[(1, body(rng))] for _ in range(10)])
+    scans = []
+    listed = ntu.find_ntu_files
+    monkeypatch.setattr(ntu, "find_ntu_files", lambda root: scans.append(str(root)) or listed(root))
+    cfg = DataConfig(dataset="ntu", root=str(tmp_path))
+    with caplog.at_level("WARNING", logger=ntu.log.name):
+        ds, kind = load_dataset(cfg)
+    assert (len(ds), kind) == (3, "ntu") and scans == [str(tmp_path)]
+    assert "prepare" not in caplog.text  # 3 files: small, no advice
+    monkeypatch.setattr(ntu, "LARGE_RAW_NTU", 2)
+    with caplog.at_level("WARNING", logger=ntu.log.name):
+        load_dataset(cfg)
+    assert "reading 3 raw NTU files" in caplog.text and "llmskel data prepare --format ntu" in caplog.text
+    assert len(scans) == 2

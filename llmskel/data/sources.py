@@ -21,8 +21,6 @@ from .sample import BaseSkeletonDataset, SkeletonDataset
 
 log = logging.getLogger(__name__)
 
-_LARGE_RAW_NTU = 2000  # raw NTU folders above this many files: suggest preparing a cache
-
 
 def _root(cfg: DataConfig) -> Path:
     if not cfg.root:
@@ -58,16 +56,8 @@ def load_dataset(cfg: DataConfig) -> tuple[BaseSkeletonDataset, str]:
 
         return load_utkinect(root), "utkinect"
     if kind == "ntu":
-        from .readers.ntu import find_ntu_files, load_ntu
+        from .readers.ntu import load_ntu
 
-        n = len(find_ntu_files(root))
-        if n > _LARGE_RAW_NTU:
-            log.warning(
-                "reading %d raw NTU files into memory; `llmskel data prepare --format ntu --src %s --out CACHE` "
-                "once, then data.root: CACHE, is much faster",
-                n,
-                root,
-            )
         return load_ntu(root, num_bodies=max(cfg.num_bodies, 1)), "ntu"
     if kind == "folder":
         from .readers.folder import load_folder

@@ -697,6 +697,9 @@ def read_ntu_file(
     )
 
 
+LARGE_RAW_NTU = 2000  # raw folders above this many files: load_ntu suggests preparing a cache
+
+
 def find_ntu_files(root: str | os.PathLike) -> list[Path]:
     """All ``*.skeleton`` files under ``root`` (recursively), sorted by name; an error if none."""
     return dataset_files(root, "NTU", "*.skeleton", what=".skeleton")
@@ -715,9 +718,17 @@ def load_ntu(
 
     Files named in ``ignore`` (names without extension) and files with missing skeletons are
     skipped; malformed files too. Each skipped file is appended to ``skipped`` as
-    ``{"file", "error"}`` and logged.
+    ``{"file", "error"}`` and logged. Above ``LARGE_RAW_NTU`` files a warning suggests preparing a
+    cache instead; the folder is listed once.
     """
     files = find_ntu_files(root)
+    if len(files) > LARGE_RAW_NTU:
+        log.warning(
+            "reading %d raw NTU files into memory; `llmskel data prepare --format ntu --src %s --out CACHE` "
+            "once, then data.root: CACHE, is much faster",
+            len(files),
+            root,
+        )
     ignore_set = {n.upper() for n in (ignore or ())}
     classes = ntu_classes_for(parse_ntu_name(f)["action"] for f in files if NTU_NAME_RE.search(f.name))
     samples = []
