@@ -38,9 +38,10 @@ def tiny_cfg(tmp_path: Path, *extra: str, name: str = "run"):
     return load_experiment(None, TINY + [f"output_dir={tmp_path / name}", *extra])
 
 
-def test_tiny_training_writes_every_output(tmp_path):
+def test_tiny_training_writes_every_output(tmp_path, caplog):
     cfg = tiny_cfg(tmp_path, "train.epochs=3")
-    res = training_function(cfg)
+    with caplog.at_level("INFO"):
+        res = training_function(cfg)
     run = Path(res["run_dir"])
     assert res["epochs"] == 3 and 0.0 <= res["test_top1"] <= 1.0
     for f in ("config.yaml", "metrics.json", "per_class_accuracy.csv", "confusion_matrix.png", "curves.png",
@@ -59,6 +60,8 @@ def test_tiny_training_writes_every_output(tmp_path):
     assert "synthetic" in card and "test_top1" in card
     # checkpoints are capped at keep_checkpoints (default 2)
     assert len(list((run / "checkpoints").iterdir())) == 2
+    # ... and the rotation that keeps them at 2 is not reported as a warning at every checkpoint
+    assert "checkpoint" in caplog.text and "to make room for new checkpoint" not in caplog.text
     # the resolved config reloads to the same experiment
     assert load_experiment(str(run / "config.yaml")) == cfg
 

@@ -95,6 +95,21 @@ def find_checkpoint(run_dir: Path, resume: bool | str) -> Path:
     return p
 
 
+class _QuietCheckpointRotation(logging.Filter):
+    """Drops Accelerate's warning when it removes the oldest checkpoint to respect ``total_limit``:
+    that rotation is what ``train.keep_checkpoints`` asks for, not a problem, and it was printed
+    at every checkpoint."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "checkpoints to make room for new checkpoint" not in record.getMessage()
+
+
+def _quiet_checkpoint_rotation() -> None:
+    log = logging.getLogger("accelerate.accelerator")
+    if not any(isinstance(f, _QuietCheckpointRotation) for f in log.filters):
+        log.addFilter(_QuietCheckpointRotation())
+
+
 def make_accelerator(cfg: ExperimentConfig, run_dir: Path) -> Accelerator:
     from .trackers import JsonlTracker
 
@@ -123,6 +138,7 @@ def make_accelerator(cfg: ExperimentConfig, run_dir: Path) -> Accelerator:
         step_scheduler_with_optimizer=True,
     )
     check_world_size(accelerator)
+    _quiet_checkpoint_rotation()
     return accelerator
 
 
