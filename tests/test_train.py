@@ -66,6 +66,23 @@ def test_tiny_training_writes_every_output(tmp_path, caplog):
     assert load_experiment(str(run / "config.yaml")) == cfg
 
 
+def test_progress_off_also_hides_the_libraries_bars(tmp_path):
+    import transformers.utils.logging as hf_logging
+    from huggingface_hub.utils import are_progress_bars_disabled, enable_progress_bars
+
+    enable_progress_bars()  # (stays off if HF_HUB_DISABLE_PROGRESS_BARS was set at import)
+    hf_logging.enable_progress_bar()
+    before = (hf_logging.is_progress_bar_enabled(), are_progress_bars_disabled())
+    try:
+        training_function(tiny_cfg(tmp_path, "train.epochs=1", "train.progress=true"))
+        assert (hf_logging.is_progress_bar_enabled(), are_progress_bars_disabled()) == before
+        training_function(tiny_cfg(tmp_path, "train.epochs=1", name="quiet"))  # TINY: progress=false
+        assert not hf_logging.is_progress_bar_enabled() and are_progress_bars_disabled()
+    finally:
+        enable_progress_bars()
+        hf_logging.enable_progress_bar()
+
+
 def test_loss_falls_on_synthetic(tmp_path):
     cfg = tiny_cfg(tmp_path, "train.epochs=8", "data.augment.rotate=0", "model.overrides={drop_out: 0.0}")
     res = training_function(cfg)

@@ -110,6 +110,21 @@ def _quiet_checkpoint_rotation() -> None:
         log.addFilter(_QuietCheckpointRotation())
 
 
+def hide_library_progress_bars() -> None:
+    """Turn off the progress bars of transformers (e.g. "Loading weights") and huggingface_hub
+    (downloads) in this process: used when ``train.progress`` is off (logs to a file) and on every
+    process but the local main one (one bar per machine, not one per rank)."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        pass
+    from huggingface_hub.utils import disable_progress_bars
+
+    disable_progress_bars()
+
+
 def make_accelerator(cfg: ExperimentConfig, run_dir: Path) -> Accelerator:
     from .trackers import JsonlTracker
 
@@ -215,6 +230,8 @@ def training_function(
 
     run_dir = Path(cfg.run_dir)
     accelerator = make_accelerator(cfg, run_dir)
+    if not cfg.train.progress or not accelerator.is_local_main_process:
+        hide_library_progress_bars()
     set_seed(cfg.seed, deterministic=cfg.train.deterministic)
     if accelerator.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
