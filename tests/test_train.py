@@ -40,7 +40,8 @@ def tiny_cfg(tmp_path: Path, *extra: str, name: str = "run"):
 
 def test_tiny_training_writes_every_output(tmp_path, caplog):
     cfg = tiny_cfg(tmp_path, "train.epochs=3")
-    with caplog.at_level("INFO"):
+    # the CLI sets Accelerate's logger to WARNING (an earlier test may have run it): ask for INFO
+    with caplog.at_level("INFO"), caplog.at_level("INFO", logger="accelerate"):
         res = training_function(cfg)
     run = Path(res["run_dir"])
     assert res["epochs"] == 3 and 0.0 <= res["test_top1"] <= 1.0
