@@ -114,14 +114,10 @@ def hide_library_progress_bars() -> None:
     """Turn off the progress bars of transformers (e.g. "Loading weights") and huggingface_hub
     (downloads) in this process: used when ``train.progress`` is off (logs to a file) and on every
     process but the local main one (one bar per machine, not one per rank)."""
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-    except ImportError:  # pragma: no cover - transformers is a dependency
-        pass
     from huggingface_hub.utils import disable_progress_bars
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     disable_progress_bars()
 
 
