@@ -7,8 +7,9 @@ One command::
 
 Every aten call of a training step (forward, backward and an SGD step, as in bench_models.py) is
 timed with a ``TorchDispatchMode`` around the call itself; batched products are split into the
-1x1 convolutions (batch = the number of bodies), products per body (the topology refinement,
-batch = subsets x bodies) and products per (body, channel) (the topology aggregation).
+1x1 convolutions (batch = the number of bodies), products per body (the topology refinement:
+batch = subsets x bodies, or bodies with a joints x joints axis in an operand) and products per
+(body, channel) (the topology aggregation).
 The timer adds a little to every call, so the step times printed are slower than
 bench_models.py's; use this for the shares, and bench_models.py for samples/s.
 ``torch.profiler`` with ``record_shapes`` was not used: it reported the small batched products
@@ -52,8 +53,13 @@ def profile(spec: dict, steps: int, warmup: int, top: int) -> list[str]:
             name = func.overloadpacket.__name__
             if name == "bmm":  # batch = bodies: 1x1 conv; a few per body: topology; more: per channel
                 n = args[0].shape[0]
+                # our topology products also have batch = bodies (one call per subset), but a
+                # (V x V) topology on the joint axis: V*V is in their operands' shapes
+                topo = joints * joints in (*args[0].shape[1:], *args[1].shape[1:])
                 name += (
-                    " (1x1 conv)"
+                    " (per body)"
+                    if n == bodies_total and topo
+                    else " (1x1 conv)"
                     if n == bodies_total
                     else " (per body)"
                     if n < 8 * bodies_total

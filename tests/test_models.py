@@ -18,7 +18,7 @@ from llmskel.data.layouts import LAYOUTS
 from llmskel.errors import ConfigError, SkeletonFormatError
 from llmskel.models import CTRGCN, STGCN, create_model, get_model_config, list_archs, list_models
 from llmskel.models.common import MultiScaleTCN
-from llmskel.models.ctrgcn import CTRGraphConv
+from llmskel.models.ctrgcn import CTRGCNBlock, CTRGraphConv
 from llmskel.models.stgcn import STGCNBlock
 
 TINY = ("ctrgcn_tiny", "stgcn_tiny")
@@ -208,7 +208,7 @@ def test_ctr_graph_conv_equals_per_subset_formula():
     for cin, cout in ((3, 16), (16, 16)):
         g = CTRGraphConv(cin, cout, A).double().train()
         _perturb(g)
-        x = torch.randn(2, cin, 25, 7, dtype=torch.float64)  # (B, C, V, T)
+        x = torch.randn(2, cin, 25, 7, dtype=torch.float64, requires_grad=True)  # (B, C, V, T)
         got = g(x)
         k, r = g.num_subsets, g.rel_channels
         xt = x.transpose(2, 3)  # (N, C, T, V), the paper's layout
@@ -229,7 +229,92 @@ def test_ctr_graph_conv_equals_per_subset_formula():
             y = y + F.batch_norm(res, None, None, g.down_bn.weight, g.down_bn.bias, training=True)
         else:
             y = y + xt
-        torch.testing.assert_close(got, F.relu(y).transpose(2, 3))
+        want = F.relu(y).transpose(2, 3)
+        torch.testing.assert_close(got, want)
+        # and the same gradients (the aggregation has its own backward)
+        _assert_same_grads(got, want, [x, *g.parameters()])
+
+
+def _assert_same_grads(got, want, inputs):
+    upstream = torch.randn_like(want)
+    for a, b in zip(
+        torch.autograd.grad(got, inputs, upstream, retain_graph=True),
+        torch.autograd.grad(want, inputs, upstream),
+    ):
+        torch.testing.assert_close(a, b)
+
+
+def test_channel_topology_aggregation_gradcheck():
+    """The aggregation's hand-written backward against finite differences, all three inputs."""
+    from llmskel.models.ctrgcn import channel_topology_aggregation
+
+    k, c, r, b, v, t = 3, 4, 5, 2, 3, 4
+    cols = torch.randn(k, c, r, dtype=torch.float64, requires_grad=True)
+    rows = torch.randn(k, b, r, v * v, dtype=torch.float64, requires_grad=True)
+    values = torch.randn(b * c, k * v, t, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(channel_topology_aggregation, (cols, rows, values))
+    # only some inputs needing grad
+    assert torch.autograd.gradcheck(channel_topology_aggregation, (cols.detach(), rows, values.detach()))
+
+
+def test_channel_topology_aggregation_equals_its_autograd_form(monkeypatch):
+    """The custom function == the plain-autograd form used under torch.compile, values and grads;
+    and the dispatch picks the plain form while compiling."""
+    from llmskel.models import ctrgcn
+
+    torch.manual_seed(0)
+    k, c, r, b, v, t = 3, 6, 4, 2, 5, 7
+    args = [
+        torch.randn(k, c, r, dtype=torch.float64, requires_grad=True),
+        torch.randn(k, b, r, v * v, dtype=torch.float64, requires_grad=True),
+        torch.randn(b * c, k * v, t, dtype=torch.float64, requires_grad=True),
+    ]
+    got = ctrgcn.channel_topology_aggregation(*args)
+    want = ctrgcn.channel_topology_aggregation_autograd(*args)
+    torch.testing.assert_close(got, want)
+    _assert_same_grads(got, want, args)
+    calls = []
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    monkeypatch.setattr(ctrgcn, "channel_topology_aggregation_autograd", lambda *a: calls.append(1) or want)
+    assert ctrgcn.channel_topology_aggregation(*args) is want and calls == [1]
+
+
+@pytest.mark.slow
+def test_ctrgcn_block_compiles_without_graph_breaks():
+    """train.compile=true: a CTR-GCN block under torch.compile (inductor, CPU) traces in one graph
+    and matches eager outputs and gradients."""
+    import torch._dynamo
+
+    torch.manual_seed(0)
+    blk = CTRGCNBlock(4, 8, torch.from_numpy(Graph("kinect20").A).float(), stride=2).train()
+    _perturb(blk)
+    x = torch.randn(2, 4, 20, 6, requires_grad=True)
+    inputs = [x, *blk.parameters()]
+    want = blk(x)
+    upstream = torch.randn_like(want)
+    want_grads = torch.autograd.grad(want, inputs, upstream)  # before the next forward's BN update
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    got = torch.compile(blk)(x)
+    assert not torch._dynamo.utils.counters["graph_break"], dict(torch._dynamo.utils.counters["graph_break"])
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+    for a, b in zip(torch.autograd.grad(got, inputs, upstream), want_grads):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_ctr_graph_conv_under_cpu_autocast():
+    """bf16 autocast: the aggregation computes in bf16 as bmm would, gradients reach fp32 params."""
+    torch.manual_seed(0)
+    g = CTRGraphConv(8, 16, torch.from_numpy(Graph("ntu25").A).float()).train()
+    _perturb(g)
+    x = torch.randn(2, 8, 25, 6)
+    want = g(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = g(x)
+    got.float().sum().backward()
+    assert g.expand_weight.grad is not None and g.expand_weight.grad.dtype == torch.float32
+    assert g.PA.grad is not None and torch.isfinite(g.PA.grad).all()
+    torch.testing.assert_close(got.float(), want, atol=0.1, rtol=0.05)
 
 
 @pytest.mark.parametrize("stride", [1, 2])
@@ -239,7 +324,7 @@ def test_multiscale_tcn_equals_separate_branches(stride):
     c, cb = 16, 4
     tcn = MultiScaleTCN(c, c, kernel_size=5, stride=stride, dilations=(1, 2)).double().train()
     _perturb(tcn)
-    x = torch.randn(2, c, 3, 11, dtype=torch.float64)  # (B, C, V, T), odd T
+    x = torch.randn(2, c, 3, 11, dtype=torch.float64, requires_grad=True)  # (B, C, V, T), odd T
     got = tcn(x)
     w, b = tcn.reduce.weight.view(4, cb, c), tcn.reduce.bias.view(4, cb)
     g1, b1 = tcn.reduce_bn.weight.view(4, cb), tcn.reduce_bn.bias.view(4, cb)
@@ -260,10 +345,35 @@ def test_multiscale_tcn_equals_separate_branches(stride):
     outs.append(F.max_pool2d(F.relu(branch_in(2, x)), (1, 3), (1, stride), (0, 1)))
     y = F.batch_norm(torch.cat(outs, 1), None, None, tcn.out_bn.weight, tcn.out_bn.bias, training=True)
     plain = branch_in(3, x[..., ::stride])
-    torch.testing.assert_close(got, torch.cat([y, plain], 1))
+    want = torch.cat([y, plain], 1)
+    torch.testing.assert_close(got, want)
+    # the same gradients (the max-pool branch pools before its ReLU, channels-last in training)
+    _assert_same_grads(got, want, [x, *tcn.parameters()])
     torch.testing.assert_close(tcn.reduce_bn.running_mean, rm.flatten())
     torch.testing.assert_close(tcn.reduce_bn.running_var, rv.flatten())
     assert int(tcn.reduce_bn.num_batches_tracked) == 1
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_temporal_max_pool_paths_agree(stride):
+    """The training path (channels-last 2-D pool) and the inference path (1-D pool without
+    indices) give the pool's values; the training path the reference pool's gradients, ties too."""
+    from llmskel.models.common import temporal_max_pool
+
+    torch.manual_seed(0)
+    z = torch.randint(-3, 3, (2, 6, 4, 9)).double()  # many ties, all-negative windows
+    want = F.max_pool2d(z[:, 2:5], (1, 3), (1, stride), (0, 1))
+    with torch.no_grad():
+        torch.testing.assert_close(temporal_max_pool(z[:, 2:5], stride), want)
+    zg = z.clone().requires_grad_()
+    zr = z.clone().requires_grad_()
+    got = temporal_max_pool(zg[:, 2:5], stride)  # a channel slice, as in the TCN
+    ref = F.max_pool2d(zr[:, 2:5].contiguous(), (1, 3), (1, stride), (0, 1))
+    torch.testing.assert_close(got, ref)
+    upstream = torch.randn_like(ref)
+    got.backward(upstream)
+    ref.backward(upstream)
+    torch.testing.assert_close(zg.grad, zr.grad)
 
 
 def test_stgcn_graph_conv_equals_conv_then_aggregate():

@@ -19,8 +19,9 @@ averaging over time (exact: a 1x1 conv commutes with the mean), the value transf
 subsets are one matrix product (its bias is applied after the aggregation, through the row sums
 of the topology, on a K times smaller tensor), ``xi`` of all subsets one batched product with
 ``alpha``, ``PA_k`` and the bias folded into it, and the aggregation over all subsets one batched
-product over (body, channel) pairs with the subsets stacked into the contraction. The parameter count and
-the function are the paper's (1.46 M parameters on NTU-60, 1.43 M on NW-UCLA);
+product over (body, channel) pairs with the subsets stacked into the contraction, with its own
+backward so that the topology is never reordered (:class:`_ChannelTopologyAggregation`). The
+parameter count and the function are the paper's (1.46 M parameters on NTU-60, 1.43 M on NW-UCLA);
 ``benchmarks/bench_models.py --reference DIR --verify`` checks both against the published code.
 """
 
@@ -34,6 +35,82 @@ from torch import Tensor, nn
 
 from .common import BlockResidual, MultiScaleTCN, SkeletonEncoder, pointwise, stage_plan
 from .registry import register_model
+
+
+class _ChannelTopologyAggregation(torch.autograd.Function):
+    """``y[b, c] = sum_k (cols[k] @ rows[k, b])[c] @ values[b, c]``, without reordering copies.
+
+    ``cols`` (K, C, R'), ``rows`` (K, B, R', V*U) with the last axis (v, u), ``values`` (B*C, K*V, T)
+    with rows (k, v); returns (B*C, U, T). Each subset's topology product writes its strided slot
+    of a (B, C, K, V, U) tensor, which the aggregation reads as one (K*V, U) matrix per (b, c),
+    transposed; the backward's per-subset products read the topology gradient where it lies.
+    Through autograd, the (K, B, C, ...) product and the (b, c)-major aggregation need a reordering
+    copy of the topology in the forward and of its gradient in the backward (about 3 % of a
+    training step at the NW-UCLA shape on 2 CPU cores).
+    """
+
+    @staticmethod
+    def forward(ctx, cols: Tensor, rows: Tensor, values: Tensor) -> Tensor:
+        k, c, r = cols.shape
+        b, vu = rows.shape[1], rows.shape[3]
+        v = values.shape[1] // k
+        adj = values.new_empty(b, c, k, vu)
+        for i in range(k):
+            torch.bmm(cols[i].expand(b, c, r), rows[i], out=adj[:, :, i])
+        adj = adj.view(b * c, k * v, vu // v)
+        ctx.save_for_backward(cols, rows, values, adj)
+        return torch.bmm(adj.transpose(1, 2), values)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor):
+        cols, rows, values, adj = ctx.saved_tensors
+        k, c, r = cols.shape
+        b, vu = rows.shape[1], rows.shape[3]
+        grad_cols = grad_rows = grad_values = None
+        if ctx.needs_input_grad[2]:
+            grad_values = torch.bmm(adj, grad)
+        if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
+            grad_adj = torch.bmm(values, grad.transpose(1, 2)).view(b, c, k, vu)
+            if ctx.needs_input_grad[0]:
+                grad_cols = torch.stack(
+                    [torch.bmm(grad_adj[:, :, i], rows[i].transpose(1, 2)).sum(0) for i in range(k)]
+                )
+            if ctx.needs_input_grad[1]:
+                grad_rows = torch.empty_like(rows)
+                for i in range(k):
+                    torch.bmm(cols[i].t().expand(b, r, c), grad_adj[:, :, i], out=grad_rows[i])
+        return grad_cols, grad_rows, grad_values
+
+
+def channel_topology_aggregation(cols: Tensor, rows: Tensor, values: Tensor) -> Tensor:
+    """CTR-GCN's channel-wise aggregation with the topology given as factors; see
+    :class:`_ChannelTopologyAggregation`. Under autocast the three operands are cast to the
+    autocast dtype first, as ``bmm`` would cast them. Under ``torch.compile`` the same maths runs
+    as plain autograd ops (:func:`channel_topology_aggregation_autograd`), which the compiler
+    traces and fuses: Dynamo does not trace products into strided ``out=`` slots, and with
+    torch 2.14 inductor failed on the custom function."""
+    if torch.compiler.is_compiling():
+        return channel_topology_aggregation_autograd(cols, rows, values)
+    device = values.device.type
+    if torch.is_autocast_enabled(device):
+        dtype = torch.get_autocast_dtype(device)
+        cols, rows, values = cols.to(dtype), rows.to(dtype), values.to(dtype)
+        with torch.autocast(device, enabled=False):
+            return _ChannelTopologyAggregation.apply(cols, rows, values)
+    dtype = torch.promote_types(torch.promote_types(cols.dtype, rows.dtype), values.dtype)
+    return _ChannelTopologyAggregation.apply(cols.to(dtype), rows.to(dtype), values.to(dtype))
+
+
+def channel_topology_aggregation_autograd(cols: Tensor, rows: Tensor, values: Tensor) -> Tensor:
+    """:func:`channel_topology_aggregation` through autograd: the topology as (K, B, C, V*U), then
+    reordered to one (K*V, U) matrix per (b, c) for the product."""
+    k, c, _ = cols.shape
+    b, vu = rows.shape[1], rows.shape[3]
+    v = values.shape[1] // k
+    adj = torch.matmul(cols.unsqueeze(1), rows)  # (K, B, C, V*U)
+    adj = adj.view(k, b * c, v * (vu // v)).transpose(0, 1).reshape(b * c, k * v, vu // v)
+    return torch.bmm(adj.transpose(1, 2), values)
 
 
 class CTRGraphConv(nn.Module):
@@ -91,23 +168,31 @@ class CTRGraphConv(nn.Module):
         nn.init.constant_(self.bn.weight, 1e-6)
         nn.init.zeros_(self.bn.bias)
 
-    def topology(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Refined channel-wise topology of every subset and its row sums.
+    def topology_factors(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The refined channel-wise topology of every subset, as two factors, and its row sums.
 
-        Returns ``A`` (B, C_out, U, K, V), where ``A[b, c, u, k, v]`` weights joint v's value in
-        subset k for joint u's output in channel c, and ``sum_v A`` as (K, B, C_out, U).
+        ``A_k[b, c] = PA_k + alpha * (xi_k(Q_k[b]) + bias_k)[c]`` is ``cols[k] @ rows[k, b]`` with
+        ``cols`` (K, C_out, R + 2) and ``rows`` (K, B, R + 2, V*U), whose last axis is (v, u):
+        ``rows[k, b, :, v * U + u]`` builds the weight of joint v's value for joint u's output.
+        Returns ``cols``, ``rows`` and ``sum_v A`` as (K, B, C_out, U).
         """
         k, c, r = self.num_subsets, self.out_channels, self.rel_channels
         b, _, v, _ = x.shape
         # phi/psi on the time average: exact, a 1x1 conv commutes with the mean over time
         q = pointwise(x.mean(-1), self.query.weight, self.query.bias)  # (B, 2*K*R, V)
         q = q.view(b, 2, k, r, v).permute(1, 2, 0, 3, 4).contiguous()  # (2, K, B, R, V)
-        rel = torch.tanh(q[0].unsqueeze(-1) - q[1].unsqueeze(-2)).view(k, b, r, v * v)  # (K, B, R, U*V)
+        # rel[k, b, r, v, u] = tanh(phi_k(x)[u] - psi_k(x)[v])
+        rel = torch.tanh(q[0].unsqueeze(-2) - q[1].unsqueeze(-1)).view(k, b, r, v * v)
         # PA_k + alpha * (xi_k(rel) + bias_k) as ONE product: alpha goes into xi's weight, and two
         # extra rows (PA_k, ones) meet two extra columns (ones, alpha * bias_k)
         rows = torch.cat(
-            [rel, self.PA.view(k, 1, 1, v * v).expand(k, b, 1, v * v), rel.new_ones(k, b, 1, v * v)], 2
-        )  # (K, B, R + 2, U*V)
+            [
+                rel,
+                self.PA.transpose(1, 2).reshape(k, 1, 1, v * v).expand(k, b, 1, v * v),
+                rel.new_ones(k, b, 1, v * v),
+            ],
+            2,
+        )  # (K, B, R + 2, V*U)
         cols = torch.cat(
             [
                 self.alpha * self.expand_weight,
@@ -115,19 +200,18 @@ class CTRGraphConv(nn.Module):
                 (self.alpha * self.expand_bias).unsqueeze(-1),
             ],
             dim=2,
-        ).unsqueeze(1)  # (K, 1, C, R + 2)
-        adj = torch.matmul(cols, rows)  # (K, B, C, U*V)
-        row_sums = torch.matmul(cols, rows.view(k, b, r + 2, v, v).sum(-1))  # (K, B, C, U), cheap
-        return adj.view(k, b, c, v, v).permute(1, 2, 3, 0, 4).contiguous(), row_sums
+        )  # (K, C, R + 2)
+        row_sums = torch.matmul(cols.unsqueeze(1), rows.view(k, b, r + 2, v, v).sum(-2))  # (K, B, C, U)
+        return cols, rows, row_sums
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (B, C_in, V, T)
         k, c = self.num_subsets, self.out_channels
         b, _, v, t = x.shape
         values = pointwise(x, self.value.weight)  # (B, C*K, V, T), rows (c, k); bias below
-        adj, row_sums = self.topology(x)  # (B, C, U, K, V), (K, B, C, U)
+        cols, rows, row_sums = self.topology_factors(x)
         # y[b, c] = sum_k A_k[b, c] @ x_k[b, c]: one product over (b, c), contraction over (k, v)
-        y = torch.bmm(adj.view(b * c, v, k * v), values.view(b * c, k * v, t)).view(b, c, v, t)
+        y = channel_topology_aggregation(cols, rows, values.view(b * c, k * v, t)).view(b, c, v, t)
         # the value biases, constant over (v, t), pass through the aggregation as
         # sum_k bias_k[c] * sum_v A_k[b, c, u, v]: added to y instead of to the K-times larger values
         bias = (row_sums * self.value.bias.view(c, k).t()[:, None, :, None]).sum(0)  # (B, C, U)
