@@ -56,15 +56,10 @@ def profile(spec: dict, steps: int, warmup: int, top: int) -> list[str]:
                 # our topology products also have batch = bodies (one call per subset), but a
                 # (V x V) topology on the joint axis: V*V is in their operands' shapes
                 topo = joints * joints in (*args[0].shape[1:], *args[1].shape[1:])
-                name += (
-                    " (per body)"
-                    if n == bodies_total and topo
-                    else " (1x1 conv)"
-                    if n == bodies_total
-                    else " (per body)"
-                    if n < 8 * bodies_total
-                    else " (per channel)"
-                )
+                if n == bodies_total and not topo:
+                    name += " (1x1 conv)"
+                else:
+                    name += " (per body)" if n < 8 * bodies_total else " (per channel)"
             spent[name] += time.perf_counter() - t0
             calls[name] += 1
             return out

@@ -11,8 +11,9 @@ chosen for CPU speed:
   becomes ONE batched product over (b, c) with the K subsets stacked into the contraction,
   ``[A_1 .. A_K] (V, K*V) @ [x_1; ..; x_K] (K*V, T)``, when the value transform writes its rows
   in (channel, subset) order: no per-subset products, no sum over subsets, no permute of the
-  values; the refined topology is written per subset straight into the (b, c)-major order the
-  product reads, so it is not reordered either way (forward or backward);
+  values; each subset's refined topology is written into its strided slot of the (b, c)-major
+  tensor the product reads, and the backward reads the gradient there, so no reordering copy of
+  the topology is made through autograd (ATen may still stage a strided write internally);
 * ST-GCN's aggregation with a fixed graph is one product of the stacked ``(K*V, V)`` adjacency
   with every (b, c) slice, and its output rows are already in the order the 1x1 conv reads;
 * 1x1 convolutions are batched matrix products ``W (C_out, C_in) @ x[b] (C_in, V*T)``, and the

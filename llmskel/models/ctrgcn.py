@@ -20,8 +20,9 @@ subsets are one matrix product (its bias is applied after the aggregation, throu
 of the topology, on a K times smaller tensor), ``xi`` of all subsets one batched product with
 ``alpha``, ``PA_k`` and the bias folded into it, and the aggregation over all subsets one batched
 product over (body, channel) pairs with the subsets stacked into the contraction, with its own
-backward so that the topology is never reordered (:class:`_ChannelTopologyAggregation`). The
-parameter count and the function are the paper's (1.46 M parameters on NTU-60, 1.43 M on NW-UCLA);
+backward so that autograd makes no reordering copy of the topology
+(:class:`_ChannelTopologyAggregation`). The parameter count and the function are the paper's
+(1.46 M parameters on NTU-60, 1.43 M on NW-UCLA);
 ``benchmarks/bench_models.py --reference DIR --verify`` checks both against the published code.
 """
 
