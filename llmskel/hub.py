@@ -130,19 +130,36 @@ class SkeletonModel(
         return SkeletonPipeline(self.data_config(), self.layout, train=False)
 
     def prepare_inputs(self, samples: Sequence[Any]) -> torch.Tensor:
-        """Samples or (T, M, V, C) / (T, V, C) arrays in this model's layout -> (N, C, T, V, M)."""
+        """Samples or (T, M, V, C) / (T, V, C) arrays in this model's layout -> (N, C, T, V, M).
+
+        ``samples`` is a list of samples / arrays, one sample (a :class:`SkeletonSample`), one array
+        of a single sample ((T, M, V, C) or (T, V, C): one prediction, never one per frame) or a
+        batch array (N, T, M, V, C). Joints and channels are checked against the model's layout
+        and input channels, with an error naming the input."""
         from .data.layouts import can_convert, convert_layout, get_layout
         from .data.sample import SkeletonSample, to_model_input, validate_array
 
+        samples = as_sample_list(samples)
         pipe = self.eval_pipeline()
         rng = np.random.default_rng(0)
+        want_c = self.config.model.get("in_channels")
         xs = []
         for i, s in enumerate(samples):
             if not isinstance(s, SkeletonSample):
-                arr = np.asarray(s, dtype=np.float32)
+                try:
+                    arr = np.asarray(s, dtype=np.float32)
+                except (ValueError, TypeError) as e:
+                    raise SkeletonFormatError(f"input {i}", f"not a numeric array ({e})") from None
                 if arr.ndim == 3:
                     arr = arr[:, None]
                 s = SkeletonSample(validate_array(arr, self.layout, source=f"input {i}"), self.layout)
+            if want_c is not None and s.data.shape[-1] != int(want_c):
+                raise SkeletonFormatError(
+                    s.source or f"input {i}",
+                    f"{s.data.shape[-1]} channels per joint, but this model takes {int(want_c)} "
+                    f"(data shape {tuple(s.data.shape)}, expected (T, M, {get_layout(self.layout).num_joints}, "
+                    f"{int(want_c)}))",
+                )
             src, dst = get_layout(s.layout).name, get_layout(self.layout).name
             if src != dst:
                 if not can_convert(src, dst):
@@ -158,6 +175,7 @@ class SkeletonModel(
     @torch.no_grad()
     def predict_proba(self, samples: Sequence[Any], batch_size: int = 64) -> np.ndarray:
         """Class probabilities (N, K) for samples (see :meth:`prepare_inputs`)."""
+        samples = as_sample_list(samples)
         self.eval()
         device = next(self.parameters()).device
         out = []
@@ -170,7 +188,8 @@ class SkeletonModel(
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)), dtype=np.float32)
 
     def predict(self, samples: Sequence[Any], top_k: int = 5) -> list[list[tuple[str, float]]]:
-        """Top-k (class name, probability) per sample."""
+        """Top-k (class name, probability) per sample (one array of one sample gives one prediction;
+        see :meth:`prepare_inputs`)."""
         probs = self.predict_proba(samples)
         k = min(top_k, probs.shape[1])
         order = np.argsort(-probs, axis=1)[:, :k]
@@ -224,6 +243,31 @@ class SkeletonModel(
         model.eval()
         model.name_or_path = model_id  # named in error messages (e.g. a model without a text side)
         return model
+
+
+def as_sample_list(samples: Any) -> list[Any]:
+    """What :meth:`SkeletonModel.predict` accepts, as a list of single samples.
+
+    An array (numpy or torch) of rank 3 or 4 is ONE sample ((T, V, C) or (T, M, V, C)); rank 5 is
+    a batch (N, T, M, V, C); any other rank is an error. A :class:`SkeletonSample` is one sample;
+    anything else is taken as a sequence of samples.
+    """
+    from .data.sample import SkeletonSample
+
+    if isinstance(samples, SkeletonSample):
+        return [samples]
+    if isinstance(samples, (np.ndarray, torch.Tensor)):
+        arr = samples.detach().cpu().numpy() if isinstance(samples, torch.Tensor) else samples
+        if arr.ndim in (3, 4):
+            return [arr]
+        if arr.ndim == 5:
+            return list(arr)
+        raise SkeletonFormatError(
+            "input",
+            f"expected one sample (T, M, V, C) or (T, V, C), a batch (N, T, M, V, C) or a list of "
+            f"samples; got an array of shape {tuple(arr.shape)}",
+        )
+    return list(samples)
 
 
 def resolve_model_folder(model_id: str, revision: str | None = None, token: str | None = None) -> Path:

@@ -108,10 +108,12 @@ def test_folder_integer_labels_given_classes_and_bad_rows(tmp_path):
     good = rng.normal(size=(5, 1, 20, 3)).astype(np.float32)
     nan = good.copy()
     nan[3, 0, 4, 1] = np.nan
-    csv = "file,label\ng.npy,1\nnan.npy,0\nmissing.npy,0\ng.npy,7\n"
+    csv = "file,label\ng.npy,1\nnan.npy,0\nmissing.npy,0\ng2.npy,7\n"
     skipped: list[dict] = []
     ds = load_folder(
-        _folder(tmp_path, csv, {"g.npy": good, "nan.npy": nan}), classes=["a", "b"], skipped=skipped
+        _folder(tmp_path, csv, {"g.npy": good, "g2.npy": good, "nan.npy": nan}),
+        classes=["a", "b"],
+        skipped=skipped,
     )
     assert len(ds) == 1 and ds.get(0).label_name == "b" and ds.layout == "kinect20"
     errors = " | ".join(s["error"] for s in skipped)
@@ -121,7 +123,7 @@ def test_folder_integer_labels_given_classes_and_bad_rows(tmp_path):
 
 
 def test_folder_wrong_layout_and_no_csv(tmp_path):
-    np.save(tmp_path / "x.npy", np.zeros((3, 17, 3), np.float32))
+    np.save(tmp_path / "x.npy", np.ones((3, 17, 3), np.float32))
     with pytest.raises(SkeletonFormatError, match="17 joints per body but layout 'ntu25' has 25"):
         read_any(tmp_path / "x.npy", layout="ntu25")
     ds = load_folder(tmp_path)  # no CSV: unlabeled samples

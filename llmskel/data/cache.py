@@ -49,7 +49,7 @@ def is_cache(path: str | os.PathLike) -> bool:
         return False
     try:
         return json.loads(p.read_text()).get("format") == CACHE_FORMAT
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         return False
 
 
@@ -370,8 +370,9 @@ def _load_index(path: Path) -> dict[str, Any]:
         )
     try:
         info = json.loads(info_p.read_text())
-    except ValueError as e:
-        raise SkeletonFormatError(info_p, f"corrupt cache: info.json is not valid JSON ({e})") from None
+    except (ValueError, RecursionError) as e:
+        why = "nested too deeply" if isinstance(e, RecursionError) else f"not valid JSON ({e})"
+        raise SkeletonFormatError(info_p, f"corrupt cache: info.json is {why}") from None
     if not isinstance(info, dict) or info.get("format") != CACHE_FORMAT:
         raise SkeletonFormatError(info_p, f"not a llmskel cache: 'format' is not {CACHE_FORMAT!r}")
     if int(info.get("version", 0)) > CACHE_VERSION:
@@ -393,9 +394,9 @@ def _load_index(path: Path) -> dict[str, Any]:
             try:
                 m = json.loads(line)
                 int(m["offset"]), int(m["length"]), int(m["label"])
-            except (ValueError, KeyError, TypeError) as e:
+            except (ValueError, KeyError, TypeError, RecursionError) as e:
                 raise SkeletonFormatError(
-                    idx_p, f"corrupt cache index entry ({e})", where=f"line {ln}"
+                    idx_p, f"corrupt cache index entry ({type(e).__name__}: {e})", where=f"line {ln}"
                 ) from None
             metas.append(m)
     if len(metas) != int(info["count"]):

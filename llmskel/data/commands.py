@@ -272,6 +272,11 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from .hf import export_hf
 
+    out_p = Path(args.out)
+    if out_p.exists() and not out_p.is_dir():
+        from ..errors import ConfigError
+
+        raise ConfigError(f"--out {out_p} is a file; the export is a folder: name a new or existing folder")
     ds = _load_input(args.src, args.layout, args.allow_pickle)
     splits = None
     if args.protocol:

@@ -25,7 +25,6 @@ a folder of arrays / JSON          bring-your-own folder (with ``labels.csv`` if
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -102,10 +101,9 @@ def _read_json(p: Path) -> SkeletonSample:
     from .readers.nwucla import NWUCLA_NAME_RE, nwucla_from_dict
 
     if NWUCLA_NAME_RE.search(p.name):
-        try:
-            obj = json.loads(p.read_bytes())
-        except ValueError as e:
-            raise SkeletonFormatError(p, f"not valid JSON ({e})") from None
+        from .readers.files import read_json
+
+        obj = read_json(p)
         if isinstance(obj, dict) and "skeletons" in obj:
             return nwucla_from_dict(obj, str(p))
     return read_coco_json(p)

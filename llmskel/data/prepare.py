@@ -370,6 +370,13 @@ def prepare_directory(
         raise FileNotFoundError(f"source not found: {src}")
     if fmt not in FORMATS:
         raise ConfigError(f"unknown data format {fmt!r}; valid formats: {', '.join(FORMATS)}")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; the cache is a folder: name a new or existing folder")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"--out {out}: {parent} is a file, not a folder")
+            break
     shards = out / SHARDS_DIR
     if is_cache(out) and not overwrite:
         if not shards.exists():

@@ -19,6 +19,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from PIL import Image
 
+from ..errors import ConfigError, SkeletonFormatError
 from .layouts import get_layout
 from .sample import SkeletonSample
 from .transforms import default_spatial_dims, joint_mask
@@ -63,6 +64,11 @@ def render_frames(
     xy = project(sample, spatial_dims)  # (T, M, V, 2)
     present = joint_mask(np.asarray(sample.data))  # (T, M, V)
     t, m = xy.shape[:2]
+    if t == 0 or m == 0 or not present.any():
+        raise SkeletonFormatError(
+            sample.source,
+            f"nothing to draw: no body in any frame (data shape {tuple(np.shape(sample.data))})",
+        )
     idx = np.unique(np.linspace(0, t - 1, min(t, max_frames)).round().astype(int))
     bones = np.asarray(lay.bones)  # (B, 2) child, parent
     side = np.asarray(_bone_colours(lay))
@@ -114,13 +120,23 @@ def render_gif(
     size: int = 320,
 ) -> Path:
     """Write an animated GIF of ``sample`` (played at ``fps`` sample frames per second)."""
+    out = Path(out_path)
+    if out.is_dir():
+        raise ConfigError(f"output {out} is a folder; give the path of the .gif file to write")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise ConfigError(f"output {out}: {out.parent} is a file, not a folder")
     frames, idx = render_frames(sample, title, size=size, max_frames=max_frames)
     step = (idx[-1] + 1) / len(idx) if len(idx) else 1.0
     duration = max(20, int(round(1000.0 / max(fps, 1) * step)))
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"output {out}: cannot create its folder ({e.strerror or e})") from None
     pal = [f.convert("P", palette=Image.Palette.ADAPTIVE, colors=64) for f in frames]
-    pal[0].save(
-        out, format="GIF", save_all=True, append_images=pal[1:], duration=duration, loop=0, disposal=2
-    )
+    try:
+        pal[0].save(
+            out, format="GIF", save_all=True, append_images=pal[1:], duration=duration, loop=0, disposal=2
+        )
+    except OSError as e:
+        raise ConfigError(f"output {out}: cannot write it ({e.strerror or e})") from None
     return out

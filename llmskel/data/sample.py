@@ -74,15 +74,18 @@ def validate_array(
     """Check an array against the contract and return it as float32 (T, M, V, C).
 
     Raises :class:`SkeletonFormatError` naming ``source`` for a wrong rank, a joint count that does
-    not match the layout, zero frames, or non-finite coordinates (with the first bad frame).
+    not match the layout, zero frames, zero bodies, an array that is all zeros (no body in any
+    frame), or non-finite coordinates (with the first bad frame).
     """
     lay = get_layout(layout)
     arr = np.asarray(data)
     if arr.ndim != 4:
         raise SkeletonFormatError(source, f"expected a (T, M, V, C) array, got shape {tuple(arr.shape)}")
-    t, _, v, c = arr.shape
+    t, m, v, c = arr.shape
     if t == 0:
         raise SkeletonFormatError(source, "sequence has zero frames")
+    if m == 0:
+        raise SkeletonFormatError(source, f"no body: the array has shape {tuple(arr.shape)} (M = 0 bodies)")
     if v != lay.num_joints:
         raise SkeletonFormatError(source, f"{v} joints per body but layout {lay.name!r} has {lay.num_joints}")
     if c not in (2, 3):
@@ -95,6 +98,8 @@ def validate_array(
         if bad.any():
             frame = int(np.argwhere(bad.reshape(t, -1).any(axis=1))[0, 0])
             raise SkeletonFormatError(source, "non-finite coordinate (NaN or inf)", where=f"frame {frame}")
+    if not np.any(arr):
+        raise SkeletonFormatError(source, f"every coordinate is zero: no body in any of the {t} frames")
     return arr
 
 

@@ -143,6 +143,15 @@ def evaluate_dataset(
             )
         ds = ds.with_transform(None)
         ds = _Converted(ds, src, dst)
+    labels = np.asarray(ds.labels)
+    if not (labels >= 0).any():
+        from ..errors import SkeletonFormatError
+
+        raise SkeletonFormatError(
+            ds.name or "dataset",
+            f"nothing to evaluate: none of its {len(labels)} samples has a label"
+            + (" (a labels CSV with a 'label' column names each file's class)" if len(labels) else ""),
+        )
     label_map = label_map_for(model.classes, list(ds.classes), ds.name or "dataset")
     pipeline = model.eval_pipeline()
     model.eval()
@@ -164,6 +173,13 @@ def evaluate_dataset(
 
     clean = run(None, "clean")
     keep = clean["labels"] >= 0
+    if (~keep).any():
+        logger.warning(
+            "%s: %d of %d samples have no label and are left out of the metrics",
+            ds.name or "dataset",
+            int((~keep).sum()),
+            len(keep),
+        )
     rep = classification_report(clean["scores"][keep], clean["labels"][keep], model.classes)
     out: dict[str, Any] = {"clean": rep, "robustness": {}}
     for name, corr in (corruptions or {}).items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -34,3 +35,26 @@ def dataset_files(
     if not files:
         raise SkeletonFormatError(root, f"no {dataset} {what or pattern} file in this folder")
     return files
+
+
+def parse_json(text: str | bytes, source: str | os.PathLike | None, where: str | None = None) -> object:
+    """Decode JSON text; invalid or too deeply nested JSON is a SkeletonFormatError naming ``source``.
+
+    Python's decoder raises ``RecursionError`` on nesting deeper than the interpreter's recursion
+    limit (a few hundred to a thousand levels); no skeleton format nests more than five levels.
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise SkeletonFormatError(source, "JSON nested too deeply to read", where) from None
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
+        raise SkeletonFormatError(source, f"not valid JSON ({e})", where) from None
+
+
+def read_json(path: str | os.PathLike) -> object:
+    """Read and decode one JSON file (see :func:`parse_json`); an unreadable file names the path."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise SkeletonFormatError(path, f"cannot read file: {e.strerror or e}") from None
+    return parse_json(data, path)

@@ -8,9 +8,15 @@ from V. ``.npy`` files are read with ``allow_pickle=False``.
 **Labels.** A CSV (``labels.csv`` by default, or the only ``*.csv`` of the folder) with columns
 ``file`` and ``label`` and optionally ``subject``, ``view``, ``setup``, ``split``. Labels may be
 class names or integers; the class list comes from ``classes=`` (config ``data.classes``), else
-from the CSV (sorted names, or ``0 ... K-1`` for integers). Without a CSV every array file of the
-folder is a sample with label -1 (for inference-only data). The ``split`` column (train / test)
-feeds the ``split`` protocol.
+from the CSV: sorted names; integers that are exactly ``0 ... K-1`` are class indices, any other
+integers (``0, 10, 20, 30``) are class names, so no class without a sample is invented. Without a
+CSV every array file of the folder is a sample with label -1 (for inference-only data); a CSV
+without a ``label`` column, or rows with an empty label, give unlabeled samples too, with a
+warning. The ``split`` column (train / val / test, or training, valid, validation, dev, testing)
+feeds the ``split`` protocol, whose test side takes val rows; any other value is an error. The
+CSV is read as UTF-8 (a byte-order mark is fine). Files are named relative to the folder: an
+absolute path, or one that leads out of the folder (``..``, a symlink), is refused. A file listed
+twice, or a row with more fields than the header, is an error naming the lines.
 
 **Pose-estimator JSON** (2D COCO-17 keypoints, layout ``coco17``, channels x, y, score). Three
 common shapes are read:
@@ -31,7 +37,6 @@ an absent body being zeros in that frame.
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -43,6 +48,7 @@ import numpy as np
 from ...errors import SkeletonFormatError
 from ..layouts import get_layout
 from ..sample import SkeletonDataset, SkeletonSample, validate_array
+from .files import read_json
 from .pyskl import infer_layout
 
 log = logging.getLogger(__name__)
@@ -180,12 +186,7 @@ def _centre(kp: np.ndarray) -> np.ndarray:
 def read_coco_json(path: str | os.PathLike, *, max_bodies: int = 2) -> SkeletonSample:
     """Per-frame COCO-17 keypoints from a pose estimator -> a ``coco17`` sample (x, y, score)."""
     path = Path(path)
-    try:
-        obj = json.loads(path.read_bytes())
-    except OSError as e:
-        raise SkeletonFormatError(path, f"cannot read file: {e.strerror or e}") from None
-    except ValueError as e:
-        raise SkeletonFormatError(path, f"not valid JSON ({e})") from None
+    obj = read_json(path)
     try:
         raw_frames = _frames_from_json(obj)
     except (ValueError, TypeError, AttributeError) as e:
@@ -224,38 +225,140 @@ def find_label_csv(root: Path) -> Path | None:
     return csvs[0] if csvs else None
 
 
+SPLIT_NAMES = {
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "dev": "val",
+    "test": "test",
+    "testing": "test",
+}
+
+
 def read_label_csv(path: Path) -> list[dict[str, str]]:
-    """Rows of a label CSV (header ``file,label[,subject,view,setup,split]``), with line numbers."""
+    """Rows of a label CSV (header ``file,label[,subject,view,setup,split]``), with line numbers.
+
+    The whole CSV is refused (a SkeletonFormatError naming the line) for a row with more fields
+    than the header, a ``split`` value that is not train / val / test (or a synonym: training,
+    valid, validation, dev, testing), and a file listed twice. A UTF-8 byte-order mark is accepted.
+    """
     try:
-        with open(path, newline="") as f:
-            reader = csv.DictReader(f)
-            fields = [c.strip().lower() for c in (reader.fieldnames or [])]
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            fields = [c.strip().lower() for c in (header or [])]
             if "file" not in fields:
                 raise SkeletonFormatError(
                     path, f"the CSV needs a 'file' column; columns: {', '.join(fields) or 'none'}"
                 )
             rows = []
-            for ln, row in enumerate(reader, 2):
-                clean = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
+            for cells in reader:
+                ln = reader.line_num
+                if not any(c.strip() for c in cells):
+                    continue  # blank line
+                if len(cells) > len(fields):
+                    raise SkeletonFormatError(
+                        path,
+                        f"{len(cells)} fields but the header has {len(fields)} ({', '.join(fields)}); "
+                        "quote values that contain commas",
+                        f"line {ln}",
+                    )
+                clean = {k: (v or "").strip() for k, v in zip(fields, cells)}
                 clean["_line"] = str(ln)
                 rows.append(clean)
+    except UnicodeDecodeError as e:
+        raise SkeletonFormatError(path, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except csv.Error as e:
+        raise SkeletonFormatError(path, f"not a readable CSV ({e})") from None
     except OSError as e:
         raise SkeletonFormatError(path, f"cannot read file: {e.strerror or e}") from None
     if not rows:
         raise SkeletonFormatError(path, "the CSV has no rows")
+    seen: dict[str, dict[str, str]] = {}
+    for row in rows:
+        where = f"line {row['_line']}"
+        if row["file"] == "":
+            raise SkeletonFormatError(path, "empty 'file' cell", where)
+        split = row.get("split", "")
+        if split:
+            if split.lower() not in SPLIT_NAMES:
+                raise SkeletonFormatError(
+                    path,
+                    f"split {split!r} is not one of train, val, test "
+                    f"(or {', '.join(k for k in SPLIT_NAMES if k not in ('train', 'val', 'test'))})",
+                    where,
+                )
+            row["split"] = SPLIT_NAMES[split.lower()]
+        key = os.path.normpath(row["file"])
+        if key in seen:
+            first = seen[key]
+            both = (
+                f"labels {first.get('label', '')!r} and {row.get('label', '')!r}"
+                if first.get("label", "") != row.get("label", "")
+                else "twice"
+            )
+            raise SkeletonFormatError(
+                path,
+                f"file {row['file']!r} is listed on line {first['_line']} and line {row['_line']} ({both}); "
+                "list each file once",
+                where,
+            )
+        seen[key] = row
+    _warn_unlabeled(path, fields, rows)
     return rows
 
 
+def _warn_unlabeled(path: Path, fields: list[str], rows: list[dict[str, str]]) -> None:
+    """Say what is done with rows that have no label (they become unlabeled samples, label -1)."""
+    if "label" not in fields:
+        log.warning(
+            "%s: no 'label' column (columns: %s): all %d samples are unlabeled; they can be used for "
+            "prediction but not for training or evaluation",
+            path,
+            ", ".join(fields),
+            len(rows),
+        )
+        return
+    empty = [r["_line"] for r in rows if r.get("label", "") == ""]
+    if empty:
+        lines = ", ".join(empty[:5]) + (" ..." if len(empty) > 5 else "")
+        log.warning(
+            "%s: %d of %d rows have an empty label (line %s): those samples are unlabeled and left out "
+            "of training and evaluation",
+            path,
+            len(empty),
+            len(rows),
+            lines,
+        )
+
+
 def resolve_classes(labels: Sequence[str], classes: Sequence[str] | None, csv_path: Path) -> list[str]:
-    """The class list: given, else sorted names from the CSV, else 0..K-1 for integer labels."""
+    """The class list: given, else from the CSV's labels.
+
+    Integer labels that are exactly ``0 ... K-1`` are class indices (classes ``"0" ... "K-1"``);
+    any other set of integers (``0, 10, 20, 30`` or ``1 ... K``) is taken as class names, sorted by
+    value, so no class without a sample is invented. Text labels are names, sorted.
+    """
     if classes is not None:
         return list(classes)
-    vals = [x for x in labels if x != ""]
+    vals = sorted({x for x in labels if x != ""})
     if vals and all(_is_int(x) for x in vals):
-        return [str(i) for i in range(max(int(x) for x in vals) + 1)]
+        nums = sorted({int(x) for x in vals})
+        if nums == list(range(len(nums))):
+            return [str(i) for i in nums]
+        log.info(
+            "%s: integer labels %s are not 0..%d: taken as %d class names (give `classes` to name them)",
+            csv_path,
+            ", ".join(map(str, nums[:10])) + (" ..." if len(nums) > 10 else ""),
+            len(nums) - 1,
+            len(nums),
+        )
+        return [str(i) for i in nums]
     if any(_is_int(x) for x in vals):
         raise SkeletonFormatError(csv_path, "the label column mixes class names and integers; give `classes`")
-    return sorted(set(vals))
+    return vals
 
 
 def _is_int(x: str) -> bool:
@@ -283,7 +386,7 @@ def read_folder_row(
 ) -> SkeletonSample:
     """One CSV row -> a sample (array or pose JSON file)."""
     where = f"line {row['_line']}"
-    f = root / row["file"]
+    f = _inside(root, row["file"], csv_path, where)
     if not f.is_file():
         raise SkeletonFormatError(csv_path, f"file {row['file']!r} not found in {root}", where)
     if f.suffix.lower() in JSON_SUFFIXES:
@@ -300,19 +403,21 @@ def read_folder_row(
     lab = row.get("label", "")
     label = -1
     if lab != "":
-        if _is_int(lab) and lab not in classes:
+        if lab in classes:
+            label = classes.index(lab)
+        elif _is_int(lab) and str(int(lab)) in classes:  # "07" for class "7"
+            label = classes.index(str(int(lab)))
+        elif _is_int(lab):  # an index into the given classes
             label = int(lab)
             if not 0 <= label < len(classes):
                 raise SkeletonFormatError(csv_path, f"label {label} is outside 0..{len(classes) - 1}", where)
-        elif lab in classes:
-            label = classes.index(lab)
         else:
             raise SkeletonFormatError(
                 csv_path, f"label {lab!r} is not a known class ({', '.join(classes)})", where
             )
     extra = dict(s.extra)
     if row.get("split"):
-        extra["split"] = row["split"].lower()
+        extra["split"] = row["split"]  # train / val / test (normalised by read_label_csv)
     return s.replace(
         label=label,
         label_name=classes[label] if label >= 0 else None,
@@ -321,6 +426,27 @@ def read_folder_row(
         setup=_opt_int(row, "setup", csv_path),
         extra=extra,
     )
+
+
+def _inside(root: Path, name: str, csv_path: Path, where: str) -> Path:
+    """``root / name``, refused when it is absolute or leads (by ``..`` or a symlink) out of ``root``."""
+    rel = Path(name)
+    if rel.is_absolute() or rel.drive:
+        raise SkeletonFormatError(
+            csv_path, f"file {name!r} is an absolute path; name files inside {root}", where
+        )
+    f = root / rel
+    try:
+        inside = f.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError) as e:  # a symlink loop
+        raise SkeletonFormatError(csv_path, f"file {name!r} cannot be resolved ({e})", where) from None
+    if not inside:
+        raise SkeletonFormatError(
+            csv_path,
+            f"file {name!r} is outside the data folder {root} (by '..' or a symlink); refused",
+            where,
+        )
+    return f
 
 
 def _convert(data: np.ndarray, src: str, dst: str, path: Path) -> np.ndarray:

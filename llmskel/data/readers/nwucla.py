@@ -9,7 +9,6 @@ trains on views 1 and 2 and tests on view 3 (1020 / 464 of the 1484 sequences).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -19,7 +18,7 @@ import numpy as np
 
 from ...errors import SkeletonFormatError
 from ..sample import SkeletonDataset, SkeletonSample
-from .files import dataset_files
+from .files import dataset_files, read_json
 
 log = logging.getLogger(__name__)
 
@@ -115,14 +114,7 @@ def nwucla_from_dict(d: object, source: str) -> SkeletonSample:
 def read_nwucla_file(path: str | os.PathLike) -> SkeletonSample:
     """Read one NW-UCLA sequence file (see the module docstring)."""
     path = str(path)
-    try:
-        with open(path, "rb") as f:
-            d = json.load(f)
-    except OSError as e:
-        raise SkeletonFormatError(path, f"cannot read file: {e.strerror or e}") from None
-    except ValueError as e:
-        raise SkeletonFormatError(path, f"not valid JSON ({e})") from None
-    return nwucla_from_dict(d, path)
+    return nwucla_from_dict(read_json(path), path)
 
 
 def find_nwucla_files(root: str | os.PathLike) -> list[Path]:

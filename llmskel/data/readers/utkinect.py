@@ -128,6 +128,10 @@ def parse_utkinect_labels(path: str | os.PathLike) -> tuple[list[UtkSegment], li
         if end < start:
             raise SkeletonFormatError(path, f"segment ends ({end}) before it starts ({start})", f"line {ln}")
         segments.append(UtkSegment(take[0], take[1], take[2], _LABEL_KEYS[key], name.strip(), start, end, ln))
+    if not segments and not skipped:
+        raise SkeletonFormatError(
+            path, "no segment: expected 'sXX_eYY' take lines, each followed by 'action: start end' lines"
+        )
     _log_overlaps(segments, path)
     return segments, skipped
 
@@ -198,8 +202,24 @@ def cut_segments(
     """Cut one recording into the samples of its segments (frame ids start..end inclusive)."""
     ids, joints = read_utkinect_joints(joints_file)
     out = []
+    first, last = int(ids.min()), int(ids.max())
     for seg in segments:
         keep = (ids >= seg.start) & (ids <= seg.end)
+        if keep.any() and (seg.start < first or seg.end > last):
+            log.warning(
+                "UTKinect segment %s %s (label file line %d): range %d-%d goes beyond the frames "
+                "%d-%d of %s; cut to %d-%d",
+                seg.take,
+                seg.action,
+                seg.line,
+                seg.start,
+                seg.end,
+                first,
+                last,
+                Path(joints_file).name,
+                int(ids[keep].min()),
+                int(ids[keep].max()),
+            )
         if not keep.any():
             msg = f"no frame with an id in {seg.start}-{seg.end} in {Path(joints_file).name}"
             if skipped is None:
@@ -300,5 +320,6 @@ def load_utkinect(
                 )
             log.warning("skipped %s", e)
     if not samples:
-        raise SkeletonFormatError(root, "no UTKinect segment could be read")
+        first = f"; first: {skipped[0]['reason']}" if skipped else ""
+        raise SkeletonFormatError(root, f"no UTKinect segment could be read ({len(skipped)} skipped{first})")
     return SkeletonDataset(samples, UTKINECT_CLASSES, "kinect20", name="utkinect")
