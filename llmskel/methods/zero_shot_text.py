@@ -266,6 +266,9 @@ def classify(model, skeletons: Sequence[Any], labels: Sequence[str] | str, promp
     With ``return_scores=True`` returns the (N, K) cosine similarities instead."""
     import numpy as np
 
+    from ..hub import as_sample_list
+
+    skeletons = as_sample_list(skeletons)  # one (T, M, V, C) array is one skeleton, not T frames
     labels = check_labels(labels)
     side = text_side(model)
     encoder = get_text_encoder(side.encoder)

@@ -355,6 +355,9 @@ class SkeletonVQTokenizer(nn.Module):
         from ..data.pipeline import SkeletonPipeline
         from ..data.sample import SkeletonSample, to_model_input, validate_array
 
+        from ..hub import as_sample_list
+
+        samples = as_sample_list(samples)  # one (T, M, V, C) array is one sample, not T frames
         pipe = SkeletonPipeline(self.data_config(), self.layout, train=False)
         xs = []
         for i, s in enumerate(samples):
