@@ -40,7 +40,9 @@ def main() -> int:
     ap.add_argument("--timeout", type=int, default=60)
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    spec = importlib.util.spec_from_file_location("bad_input_corpus", HERE.parent / "tests" / "test_bad_input.py")
+    spec = importlib.util.spec_from_file_location(
+        "bad_input_corpus", HERE.parent / "tests" / "test_bad_input.py"
+    )
     corpus = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = corpus  # dataclasses look their module up
     spec.loader.exec_module(corpus)

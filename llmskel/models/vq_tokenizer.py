@@ -354,7 +354,6 @@ class SkeletonVQTokenizer(nn.Module):
         preprocessing (evaluation pipeline; layouts converted when possible)."""
         from ..data.pipeline import SkeletonPipeline
         from ..data.sample import SkeletonSample, to_model_input, validate_array
-
         from ..hub import as_sample_list
 
         samples = as_sample_list(samples)  # one (T, M, V, C) array is one sample, not T frames
