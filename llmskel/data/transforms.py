@@ -43,7 +43,7 @@ from .layouts import Layout, get_layout
 PadMode = Literal["resize", "zero", "loop", "edge"]
 Stream = Literal["joint", "bone", "joint_motion", "bone_motion"]
 
-_3D_LAYOUTS = ("ntu25", "kinect20")
+_3D_LAYOUTS = ("ntu25", "kinect20", "utd20")
 
 
 # ----------------------------------------------------------------------------------------------
