@@ -20,7 +20,9 @@ def load_mat(path: str | os.PathLike, dataset: str) -> dict[str, Any]:
     except OSError as e:
         raise SkeletonFormatError(path, f"cannot read file: {e.strerror or e}") from None
     except Exception as e:  # scipy raises ValueError / TypeError / others on corrupt content
-        raise SkeletonFormatError(path, f"not a readable MATLAB .mat file ({type(e).__name__}: {e})") from None
+        raise SkeletonFormatError(
+            path, f"not a readable MATLAB .mat file ({type(e).__name__}: {e})"
+        ) from None
 
 
 def mat_variables(path: str | os.PathLike) -> set[str]:

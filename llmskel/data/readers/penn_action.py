@@ -90,16 +90,21 @@ def read_penn_action_file(path: str | os.PathLike) -> SkeletonSample:
     shapes = {k: a.shape for k, a in arrays.items()}
     if len(set(shapes.values())) > 1:
         raise SkeletonFormatError(
-            path, "'x', 'y' and 'visibility' differ in shape: " + ", ".join(f"{k} {s}" for k, s in shapes.items())
+            path,
+            "'x', 'y' and 'visibility' differ in shape: " + ", ".join(f"{k} {s}" for k, s in shapes.items()),
         )
-    data = np.stack([arrays["x"], arrays["y"], arrays["visibility"]], axis=-1).astype(np.float32)  # (T, 13, 3)
+    data = np.stack([arrays["x"], arrays["y"], arrays["visibility"]], axis=-1).astype(
+        np.float32
+    )  # (T, 13, 3)
     bad = ~np.isfinite(data)
     if bad.any():
         t = int(np.argwhere(bad.reshape(data.shape[0], -1).any(1))[0, 0])
         raise SkeletonFormatError(path, "non-finite joint coordinate (NaN or inf)", where=f"frame {t}")
     vis = data[..., 2]
     if ((vis != 0) & (vis != 1)).any():
-        raise SkeletonFormatError(path, f"'visibility' must be 0 or 1, got values {np.unique(vis)[:5].tolist()}")
+        raise SkeletonFormatError(
+            path, f"'visibility' must be 0 or 1, got values {np.unique(vis)[:5].tolist()}"
+        )
     if "nframes" in mat:
         n = _scalar(mat, "nframes")
         if n is not None and int(n) != data.shape[0]:

@@ -75,7 +75,9 @@ def read_utd_mhad_file(path: str | os.PathLike) -> SkeletonSample:
     path = str(path)
     meta = parse_utd_mhad_name(path)
     if not 1 <= meta["action"] <= len(UTD_MHAD_CLASSES):
-        raise SkeletonFormatError(path, f"action a{meta['action']} in the name is outside 1-{len(UTD_MHAD_CLASSES)}")
+        raise SkeletonFormatError(
+            path, f"action a{meta['action']} in the name is outside 1-{len(UTD_MHAD_CLASSES)}"
+        )
     mat = load_mat(path, "UTD-MHAD")
     if VARIABLE not in mat:
         found = ", ".join(sorted(k for k in mat if not k.startswith("__"))) or "none"
@@ -111,9 +113,7 @@ def find_utd_mhad_files(root: str | os.PathLike) -> list[Path]:
     return dataset_files(root, "UTD-MHAD", "*.mat", UTD_MHAD_NAME_RE, what="skeleton (aA_sS_tT_skeleton.mat)")
 
 
-def load_utd_mhad(
-    root: str | os.PathLike, *, skipped: list[dict[str, str]] | None = None
-) -> SkeletonDataset:
+def load_utd_mhad(root: str | os.PathLike, *, skipped: list[dict[str, str]] | None = None) -> SkeletonDataset:
     """Every sequence under ``root`` as an in-memory dataset (861 for the full set, about 7 MB).
 
     Unreadable files are skipped, logged and appended to ``skipped`` as ``{"file", "error"}``.
