@@ -75,7 +75,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     pe.add_argument("--out", required=True, help="export folder")
     pe.add_argument(
-        "--dataset", help="dataset kind for --protocol (ntu, nw-ucla, utkinect, utd-mhad, penn-action...; default: from the data)"
+        "--dataset",
+        help="dataset kind for --protocol (ntu, nw-ucla, utkinect, utd-mhad, penn-action...; default: from the data)",
     )
     pe.add_argument("--protocol", help="split train / test by this protocol (default: one 'train' split)")
     pe.add_argument("--layout", help="layout of arrays that do not name one")
