@@ -223,6 +223,24 @@ def dataset_summary(ds) -> dict[str, Any]:
     }
 
 
+def _default_split(ds) -> dict[str, Any] | None:
+    """Train / test counts of a known dataset's default protocol (None for other data, or when the
+    samples lack what that protocol needs)."""
+    from ..errors import ConfigError
+    from .protocols import dataset_kind, default_protocol, split_indices
+
+    kind = dataset_kind(ds)
+    if kind == "other":
+        return None
+    try:
+        name = default_protocol(ds, kind)
+        tr, te = split_indices(ds, name, kind)
+    except ConfigError as e:
+        log.info("no default split for %s: %s", ds.name, e)
+        return None
+    return {"name": name, "train": int(tr.size), "test": int(te.size)}
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     ds = _load_input(args.input, args.layout, args.allow_pickle)
     info = dataset_summary(ds)
@@ -234,6 +252,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"classes: {info['num_classes']}"
         + (f", unlabeled samples: {info['unlabeled']}" if info["unlabeled"] else ""),
     ]
+    split = _default_split(ds)
+    if split:
+        info["protocol"] = split
+        lines.append(f"default protocol {split['name']}: train {split['train']}, test {split['test']}")
     shown = info["per_class"]
     if len(shown) > 20:  # many classes: list those with samples
         shown = {c: n for c, n in shown.items() if n}

@@ -20,7 +20,7 @@ A record says:
 * how to recognise its files (``sniff_file``, ``sniff_dir``) and read what was recognised
   (``read_input``), for ``read_any``.
 
-Reader functions are named as ``"module:function"`` strings (relative to ``llmskel.data``, or a
+Reader functions are callables or ``"module:function"`` strings (relative to ``llmskel.data``, or a
 full ``llmskel....`` / third-party module path) and imported on first use; the readers' class lists
 are imported with the registry (plain lists: no scipy, no reading).
 """
@@ -66,18 +66,20 @@ class DatasetRecord:
     generic: bool = False  # a container format (folder, pyskl, cache, hf): names and classes from the data
     needs_root: bool = True
     # loading a whole dataset: "module:function"(root, cfg) -> BaseSkeletonDataset
-    load: str | None = None
+    load: str | Callable[..., Any] | None = None
     # data prepare: one file per unit (find_files(root) -> paths, read_file(path) -> sample(s)), or a
     # custom plan(src, opts) -> {"units", "classes", "name", "ignored", "extra"} and
     # read_unit(payload, denoise) -> [samples]
-    find_files: str | None = None
-    read_file: str | None = None
-    plan: str | None = None
-    read_unit: str | None = None
+    find_files: str | Callable[..., Any] | None = None
+    read_file: str | Callable[..., Any] | None = None
+    plan: str | Callable[..., Any] | None = None
+    read_unit: str | Callable[..., Any] | None = None
     # recognising inputs (read_any): predicates on a path, and what reads a recognised input
     sniff_file: Callable[[Path], bool] | None = None
     sniff_dir: Callable[[Path], bool] | None = None
-    read_input: str | None = None  # "module:function"(path, layout, allow_pickle) -> [samples]
+    read_input: str | Callable[..., Any] | None = (
+        None  # "module:function"(path, layout, allow_pickle) -> [samples]
+    )
     input_help: str = ""  # one line for the list of supported inputs
 
     # ------------------------------------------------------------------------------------------
@@ -111,8 +113,11 @@ class DatasetRecord:
         return resolve(ref)
 
 
-def resolve(ref: str) -> Callable[..., Any]:
-    """``"readers.nwucla:load_nwucla"`` -> the function (module relative to ``llmskel.data``)."""
+def resolve(ref: str | Callable[..., Any]) -> Callable[..., Any]:
+    """``"readers.nwucla:load_nwucla"`` -> the function (module relative to ``llmskel.data`` unless it
+    starts with ``llmskel.``); a callable is returned as is."""
+    if callable(ref):
+        return ref
     mod, _, attr = ref.partition(":")
     module = importlib.import_module(mod if mod.startswith("llmskel.") else f"llmskel.data.{mod}")
     return getattr(module, attr)
@@ -134,6 +139,16 @@ def register_dataset(record: DatasetRecord, *, replace: bool = False) -> Dataset
     for a in (record.name, *record.aliases):
         _ALIASES[a.lower()] = key
     return record
+
+
+def unregister_dataset(name: str) -> None:
+    """Remove a registered dataset (and its aliases)."""
+    key = _ALIASES.get(name.lower())
+    if key is None:
+        return
+    _REGISTRY.pop(key, None)
+    for a in [a for a, k in _ALIASES.items() if k == key]:
+        del _ALIASES[a]
 
 
 def dataset_names() -> list[str]:

@@ -6,7 +6,8 @@ body); C is 3 (x, y, z or x, y, score) or 2 (x, y). The layout is named (``layou
 from V. ``.npy`` files are read with ``allow_pickle=False``.
 
 **Labels.** A CSV (``labels.csv`` by default, or the only ``*.csv`` of the folder) with columns
-``file`` and ``label`` and optionally ``subject``, ``view``, ``setup``, ``split``. Labels may be
+``file`` and ``label`` and optionally ``subject``, ``view``, ``setup``, ``split``; any other column
+(``group``, ``session``, ...) is kept, as written, in each sample's ``extra``. Labels may be
 class names or integers; the class list comes from ``classes=`` (config ``data.classes``), else
 from the CSV (sorted names, or ``0 ... K-1`` for integers). Without a CSV every array file of the
 folder is a sample with label -1 (for inference-only data). The ``split`` column (train / test)
@@ -51,6 +52,8 @@ ARRAY_SUFFIXES = (".npy", ".npz")
 JSON_SUFFIXES = (".json",)
 _NPZ_KEYS = ("data", "skeleton", "keypoints", "keypoint")
 COCO_JOINTS = 17
+# label CSV columns with a meaning; any other column is kept in the sample's ``extra``
+_CSV_COLUMNS = ("file", "label", "subject", "view", "setup", "split", "_line")
 
 
 # ------------------------------------------------------------------------------------------
@@ -313,6 +316,9 @@ def read_folder_row(
     extra = dict(s.extra)
     if row.get("split"):
         extra["split"] = row["split"].lower()
+    for key, value in row.items():  # any other column (group, session, ...) is kept as written
+        if key and key not in _CSV_COLUMNS and key not in extra:
+            extra[key] = value
     return s.replace(
         label=label,
         label_name=classes[label] if label >= 0 else None,
