@@ -81,6 +81,7 @@ class DatasetRecord:
         None  # "module:function"(path, layout, allow_pickle) -> [samples]
     )
     input_help: str = ""  # one line for the list of supported inputs
+    fallback: bool = False  # its sniffers accept nearly anything: tried after every other record
 
     # ------------------------------------------------------------------------------------------
 
@@ -197,7 +198,10 @@ def known_class_lists() -> list[tuple[str, list[str]]]:
 def sniff(path: str | os.PathLike) -> DatasetRecord | None:
     """The first record that recognises ``path`` (a file or a folder), or None."""
     p = Path(path)
-    for r in _REGISTRY.values():
+    ordered = [r for r in _REGISTRY.values() if not r.fallback] + [
+        r for r in _REGISTRY.values() if r.fallback
+    ]
+    for r in ordered:
         test = r.sniff_dir if p.is_dir() else r.sniff_file
         if test is not None and test(p):
             return r
@@ -729,6 +733,7 @@ def _builtin() -> list[DatasetRecord]:
             sniff_dir=_is_folder_dir,
             read_input="datasets:_input_folder",
             input_help=".npy / .npz arrays, .json COCO-17 pose keypoints, or a folder of them + labels.csv",
+            fallback=True,
         ),
     ]
 
