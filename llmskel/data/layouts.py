@@ -56,6 +56,8 @@ class Layout:
     description: str = ""
     # joints (left_index, right_index) mirrored by a horizontal flip
     mirror_pairs: tuple[tuple[int, int], ...] = field(default=())
+    # recorded in 3D (x, y, z: depth sensors) rather than 2D (x, y[, score]: pose estimators)
+    three_d: bool = False
 
     @property
     def num_joints(self) -> int:
@@ -109,7 +111,7 @@ def _pairs(joints: Sequence[str]) -> tuple[tuple[int, int], ...]:
 
 
 def _make(
-    name, joints, bones_1based_or_0, center, parts, origin=(), description="", one_based=False
+    name, joints, bones_1based_or_0, center, parts, origin=(), description="", one_based=False, three_d=False
 ) -> Layout:
     off = 1 if one_based else 0
     bones = tuple((c - off, p - off) for c, p in bones_1based_or_0)
@@ -124,6 +126,7 @@ def _make(
         origin=origin,
         description=description,
         mirror_pairs=_pairs(joints),
+        three_d=three_d,
     )
 
 
@@ -147,6 +150,7 @@ NTU25 = _make(
     parts={"head": [3, 4], "hand": [7, 8, 11, 12, 22, 23, 24, 25], "arm": [5, 6, 9, 10],
            "hip": [1, 2, 21], "leg": [13, 14, 17, 18], "foot": [15, 16, 19, 20]},
     description="NTU RGB+D 60/120, Kinect v2, 25 joints",
+    three_d=True,
     one_based=True,
 )
 
@@ -164,6 +168,7 @@ KINECT20 = _make(
     parts={"head": [3, 4], "hand": [7, 8, 11, 12], "arm": [5, 6, 9, 10], "hip": [1, 2],
            "leg": [13, 14, 17, 18], "foot": [15, 16, 19, 20]},
     description="Kinect v1, 20 joints (NW-UCLA, UTKinect-Action3D)",
+    three_d=True,
     one_based=True,
 )
 
@@ -230,6 +235,7 @@ UTD20 = _make(
     parts={"head": [1, 2], "hand": [7, 8, 11, 12], "arm": [5, 6, 9, 10], "hip": [3, 4],
            "leg": [13, 14, 17, 18], "foot": [15, 16, 19, 20]},
     description="UTD-MHAD, Kinect v1, 20 joints in the dataset's own order (head first)",
+    three_d=True,
     one_based=True,
 )
 
