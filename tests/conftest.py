@@ -52,6 +52,16 @@ def utkinect_dir(shared_data) -> Path:
 
 
 @pytest.fixture(scope="session")
+def utd_mhad_dir(shared_data) -> Path:
+    return _need(shared_data / "utd_mhad", "UTD-MHAD")
+
+
+@pytest.fixture(scope="session")
+def penn_action_dir(shared_data) -> Path:
+    return _need(shared_data / "penn_action", "Penn Action")
+
+
+@pytest.fixture(scope="session")
 def gap_descriptions_dir(shared_data) -> Path:
     return _need(shared_data / "descriptions_gap", "GAP description files")
 

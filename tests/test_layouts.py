@@ -87,6 +87,23 @@ INTENDED_PARTS = {
             "right foot index",
         },
     },
+    # the same joints and parts as kinect20, in UTD-MHAD's order
+    "utd20": {
+        "head": {"shoulder center", "head"},
+        "hand": {"left wrist", "left hand", "right wrist", "right hand"},
+        "arm": {"left shoulder", "left elbow", "right shoulder", "right elbow"},
+        "hip": {"hip center", "spine"},
+        "leg": {"left hip", "left knee", "right hip", "right knee"},
+        "foot": {"left ankle", "left foot", "right ankle", "right foot"},
+    },
+    "penn13": {
+        "head": {"head"},
+        "hand": {"left wrist", "right wrist"},
+        "arm": {"left shoulder", "right shoulder", "left elbow", "right elbow"},
+        "hip": {"left hip", "right hip"},
+        "leg": {"left knee", "right knee"},
+        "foot": {"left ankle", "right ankle"},
+    },
 }
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..cli import add_json_flag, emit
-from .prepare import FORMATS
+from .prepare import formats
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(info.json, arrays.npy, samples.jsonl, report.json). Interrupted runs resume where they stopped; "
         "unreadable files are skipped and listed in OUT/report.json.",
     )
-    pp.add_argument("--format", required=True, choices=FORMATS, help="format of the raw data")
+    pp.add_argument("--format", required=True, choices=formats(), help="format of the raw data")
     pp.add_argument(
         "--src",
         required=True,
@@ -75,7 +75,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     pe.add_argument("--out", required=True, help="export folder")
     pe.add_argument(
-        "--dataset", help="dataset kind for --protocol (ntu, nw-ucla, utkinect; default: from the data)"
+        "--dataset",
+        help="dataset kind for --protocol (ntu, nw-ucla, utkinect, utd-mhad, penn-action...; default: from the data)",
     )
     pe.add_argument("--protocol", help="split train / test by this protocol (default: one 'train' split)")
     pe.add_argument("--layout", help="layout of arrays that do not name one")
@@ -167,12 +168,10 @@ def _load_input(path: str, layout: str | None, allow_pickle: bool):
 
 
 def _classes_of(path: str, samples) -> list[str]:
-    from .readers.ntu import NTU120_CLASSES
-    from .readers.nwucla import NWUCLA_CLASSES
-    from .readers.utkinect import UTKINECT_CLASSES
+    from .datasets import known_class_lists
 
     names = {s.label_name for s in samples if s.label_name}
-    for known in (NWUCLA_CLASSES, UTKINECT_CLASSES, NTU120_CLASSES):
+    for _, known in known_class_lists():
         if (
             names
             and names <= set(known)
@@ -185,15 +184,13 @@ def _classes_of(path: str, samples) -> list[str]:
 
 
 def _name_of(path: str, samples) -> str:
-    src = str(samples[0].source or "")
+    from .datasets import sniff
+
     if path.startswith("synthetic:"):
         return "synthetic"
-    if src.endswith(".skeleton"):
-        return "ntu"
-    if samples[0].layout == "kinect20" and "joints_s" in src:
-        return "utkinect"
-    if samples[0].layout == "kinect20":
-        return "nw-ucla"
+    rec = sniff(Path(path).expanduser())
+    if rec is not None and not rec.generic:
+        return rec.name
     return Path(path).stem
 
 
@@ -226,6 +223,24 @@ def dataset_summary(ds) -> dict[str, Any]:
     }
 
 
+def _default_split(ds) -> dict[str, Any] | None:
+    """Train / test counts of a known dataset's default protocol (None for other data, or when the
+    samples lack what that protocol needs)."""
+    from ..errors import ConfigError
+    from .protocols import dataset_kind, default_protocol, split_indices
+
+    kind = dataset_kind(ds)
+    if kind == "other":
+        return None
+    try:
+        name = default_protocol(ds, kind)
+        tr, te = split_indices(ds, name, kind)
+    except ConfigError as e:
+        log.info("no default split for %s: %s", ds.name, e)
+        return None
+    return {"name": name, "train": int(tr.size), "test": int(te.size)}
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     ds = _load_input(args.input, args.layout, args.allow_pickle)
     info = dataset_summary(ds)
@@ -237,6 +252,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"classes: {info['num_classes']}"
         + (f", unlabeled samples: {info['unlabeled']}" if info["unlabeled"] else ""),
     ]
+    split = _default_split(ds)
+    if split:
+        info["protocol"] = split
+        lines.append(f"default protocol {split['name']}: train {split['train']}, test {split['test']}")
     shown = info["per_class"]
     if len(shown) > 20:  # many classes: list those with samples
         shown = {c: n for c, n in shown.items() if n}

@@ -7,7 +7,9 @@ from typing import Literal
 
 from ..errors import ConfigError
 
-DatasetName = Literal["synthetic", "nw-ucla", "utkinect", "ntu", "cache", "folder", "pyskl", "hf"]
+# a registered dataset name or alias (llmskel.data.datasets: synthetic, cache, hf, ntu, utkinect, nw-ucla,
+# utd-mhad, penn-action, pyskl, folder, and any registered later); checked by DataConfig.validate
+DatasetName = str
 StreamName = Literal["joint", "bone", "joint_motion", "bone_motion"]
 PadMode = Literal["resize", "zero", "loop", "edge"]
 
@@ -45,8 +47,9 @@ class DataConfig:
     dataset: DatasetName = "synthetic"
     root: str | None = None  # folder / file of the dataset (not used for synthetic)
     # split rule; per dataset: synthetic "xsub"; nw-ucla "xview"; utkinect "xsub" or "loso-<subject>";
-    # ntu "ntu60-xsub", "ntu60-xview", "ntu120-xsub", "ntu120-xset"; cache/folder/hf "split" (a
-    # split column) or "xsub"; "none" puts everything in train and test (for inference-only data)
+    # ntu "ntu60-xsub", "ntu60-xview", "ntu120-xsub", "ntu120-xset"; utd-mhad "xsub"; penn-action
+    # "official"; cache/folder/hf "split" (a split column) or "xsub"; "none" puts everything in train
+    # and test (for inference-only data); see llmskel.data.protocols
     protocol: str = "default"
     layout: str | None = None  # required for folder / pyskl / hf sources that do not say it
     classes: list[str] | None = None  # class names, when the source has numbers only
@@ -77,6 +80,13 @@ class DataConfig:
     test_classes: list[str] | None = None
 
     def validate(self) -> None:
+        from .datasets import get_dataset
+
+        try:
+            rec = get_dataset(self.dataset)
+        except ConfigError as e:
+            raise ConfigError(f"config key 'data.dataset': {e}") from None
+        self.dataset = rec.name  # an alias becomes the dataset's name
         rot = self.augment.rotate
         if isinstance(rot, list) and (len(rot) not in (1, 3) or any(a < 0 for a in rot)):
             raise ConfigError(
@@ -95,5 +105,5 @@ class DataConfig:
             raise ConfigError(f"config key 'data.spatial_dims' must be 2, 3 or null, got {self.spatial_dims}")
         if self.num_frames < 1 or self.num_bodies < 1:
             raise ConfigError("config keys 'data.num_frames' and 'data.num_bodies' must be >= 1")
-        if self.dataset not in ("synthetic",) and not self.root:
+        if rec.needs_root and not self.root:
             raise ConfigError(f"config key 'data.root' is required for dataset {self.dataset!r}")

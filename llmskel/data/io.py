@@ -13,14 +13,20 @@ other ``*.json``                   pose-estimator COCO-17 keypoints (mmpose, COC
 ``*.npy`` / ``*.npz``              a (T, M, V, C) or (T, V, C) array (``layout`` or inferred)
 ``*.pkl`` / ``*.pickle``           pyskl / mmaction2 annotations (needs ``allow_pickle=True``)
 ``*.parquet``                      a Hugging Face export split file
+``aA_sS_tT_skeleton.mat``          UTD-MHAD sequence (any ``.mat`` holding ``d_skel``)
+``NNNN.mat``                       Penn Action clip (any ``.mat`` holding ``x``, ``y``, ``visibility``)
 a folder with ``info.json``        a prepared cache
 a folder with ``README.md`` +      a Hugging Face export (every split)
 ``data/*.parquet``
 a folder of ``*.skeleton``         every NTU file in it
 a folder with ``actionLabel.txt``  UTKinect-Action3D segments
 a folder of NW-UCLA JSON           every sequence in it
+a folder of UTD-MHAD / Penn .mat   every sequence / clip in it
 a folder of arrays / JSON          bring-your-own folder (with ``labels.csv`` if present)
 =================================  ==============================================================
+
+What is recognised, in which order, and what reads it, comes from the dataset records of
+:mod:`llmskel.data.datasets` (``sniff_file`` / ``sniff_dir`` / ``read_input``).
 """
 
 from __future__ import annotations
@@ -32,19 +38,16 @@ from ..errors import SkeletonFormatError
 from .layouts import convert_layout, get_layout
 from .sample import SkeletonSample
 
-SUPPORTED = (
-    "synthetic:<action>",
-    ".skeleton (NTU RGB+D)",
-    ".json (NW-UCLA sequence or COCO-17 pose keypoints)",
-    ".npy / .npz arrays",
-    ".pkl / .pickle (pyskl, with allow_pickle)",
-    ".parquet (Hugging Face export)",
-    "a folder: prepared cache, Hugging Face export, NTU / NW-UCLA / UTKinect files, or arrays + labels.csv",
-)
+
+def supported() -> tuple[str, ...]:
+    """One line per kind of input read_any recognises (from the dataset records)."""
+    from .datasets import supported_inputs
+
+    return ("synthetic:<action>", *supported_inputs())
 
 
 def _unsupported(path: Path, why: str) -> SkeletonFormatError:
-    return SkeletonFormatError(path, f"{why}; supported inputs: {'; '.join(SUPPORTED)}")
+    return SkeletonFormatError(path, f"{why}; supported inputs: {'; '.join(supported())}")
 
 
 def read_any(
@@ -67,78 +70,14 @@ def read_any(
     p = Path(path).expanduser()
     if not p.exists():
         raise FileNotFoundError(f"input not found: {p}")
-    if p.is_dir():
-        return _to_layout(_read_dir(p, layout, allow_pickle), layout)
-    suffix = p.suffix.lower()
-    if suffix == ".skeleton":
-        from .readers.ntu import read_ntu_file
+    from .datasets import sniff
 
-        samples = [read_ntu_file(p)]
-    elif suffix == ".json":
-        samples = [_read_json(p)]
-    elif suffix in (".npy", ".npz"):
-        from .readers.folder import read_array_file
-
-        data, lay = read_array_file(p, layout)
-        return [SkeletonSample(data=data, layout=lay, source=str(p), extra={"name": p.stem})]
-    elif suffix in (".pkl", ".pickle"):
-        from .readers.pyskl import load_pyskl
-
-        samples = list(load_pyskl(p, allow_pickle=allow_pickle, layout=layout).samples)
-        return samples
-    elif suffix == ".parquet":
-        from .hf import load_hf_skeletons
-
-        split = p.name.split("-", 1)[0] if "-" in p.name else "train"
-        samples = list(load_hf_skeletons(p, split).samples)
-    else:
-        raise _unsupported(p, f"unknown input type {suffix or '(no extension)'!r}")
-    return _to_layout(samples, layout)
-
-
-def _read_json(p: Path) -> SkeletonSample:
-    from .readers.folder import read_coco_json
-    from .readers.nwucla import NWUCLA_NAME_RE, nwucla_from_dict
-
-    if NWUCLA_NAME_RE.search(p.name):
-        from .readers.files import read_json
-
-        obj = read_json(p)
-        if isinstance(obj, dict) and "skeletons" in obj:
-            return nwucla_from_dict(obj, str(p))
-    return read_coco_json(p)
-
-
-def _read_dir(p: Path, layout: str | None, allow_pickle: bool) -> list[SkeletonSample]:
-    from .cache import CachedSkeletonDataset, is_cache
-
-    if is_cache(p) or (p / "info.json").exists():
-        ds = CachedSkeletonDataset(p)
-        return [ds.get(i) for i in range(len(ds))]
-    if (p / "data").is_dir() and any((p / "data").glob("*.parquet")):
-        from .hf import hf_splits, load_hf_skeletons
-
-        return [s for split in hf_splits(p) for s in load_hf_skeletons(p, split).samples]
-    if any(p.glob("*.skeleton")):
-        from .readers.ntu import load_ntu
-
-        return list(load_ntu(p).samples)
-    if (p / "actionLabel.txt").is_file():
-        from .readers.utkinect import load_utkinect
-
-        return list(load_utkinect(p).samples)
-    from .readers.nwucla import NWUCLA_NAME_RE
-
-    jsons = list(p.glob("*.json"))
-    if jsons and all(NWUCLA_NAME_RE.search(f.name) for f in jsons):
-        from .readers.nwucla import load_nwucla
-
-        return list(load_nwucla(p).samples)
-    if jsons or any(p.glob("*.np[yz]")) or any(p.glob("*.csv")):
-        from .readers.folder import load_folder
-
-        return list(load_folder(p, layout=layout).samples)
-    raise _unsupported(p, "no recognised skeleton data in this folder")
+    rec = sniff(p)
+    if rec is None or not rec.read_input:
+        if p.is_dir():
+            raise _unsupported(p, "no recognised skeleton data in this folder")
+        raise _unsupported(p, f"unknown input type {p.suffix.lower() or '(no extension)'!r}")
+    return _to_layout(list(rec.func("read_input")(p, layout, allow_pickle)), layout)
 
 
 def _to_layout(samples: list[SkeletonSample], layout: str | None) -> list[SkeletonSample]:

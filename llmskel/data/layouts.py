@@ -56,6 +56,8 @@ class Layout:
     description: str = ""
     # joints (left_index, right_index) mirrored by a horizontal flip
     mirror_pairs: tuple[tuple[int, int], ...] = field(default=())
+    # recorded in 3D (x, y, z: depth sensors) rather than 2D (x, y[, score]: pose estimators)
+    three_d: bool = False
 
     @property
     def num_joints(self) -> int:
@@ -109,7 +111,7 @@ def _pairs(joints: Sequence[str]) -> tuple[tuple[int, int], ...]:
 
 
 def _make(
-    name, joints, bones_1based_or_0, center, parts, origin=(), description="", one_based=False
+    name, joints, bones_1based_or_0, center, parts, origin=(), description="", one_based=False, three_d=False
 ) -> Layout:
     off = 1 if one_based else 0
     bones = tuple((c - off, p - off) for c, p in bones_1based_or_0)
@@ -124,6 +126,7 @@ def _make(
         origin=origin,
         description=description,
         mirror_pairs=_pairs(joints),
+        three_d=three_d,
     )
 
 
@@ -147,6 +150,7 @@ NTU25 = _make(
     parts={"head": [3, 4], "hand": [7, 8, 11, 12, 22, 23, 24, 25], "arm": [5, 6, 9, 10],
            "hip": [1, 2, 21], "leg": [13, 14, 17, 18], "foot": [15, 16, 19, 20]},
     description="NTU RGB+D 60/120, Kinect v2, 25 joints",
+    three_d=True,
     one_based=True,
 )
 
@@ -164,6 +168,7 @@ KINECT20 = _make(
     parts={"head": [3, 4], "hand": [7, 8, 11, 12], "arm": [5, 6, 9, 10], "hip": [1, 2],
            "leg": [13, 14, 17, 18], "foot": [15, 16, 19, 20]},
     description="Kinect v1, 20 joints (NW-UCLA, UTKinect-Action3D)",
+    three_d=True,
     one_based=True,
 )
 
@@ -214,9 +219,45 @@ MEDIAPIPE33 = _make(
            "hip": [23, 24], "leg": [25, 26], "foot": [27, 28, 29, 30, 31, 32]},
     description="MediaPipe Pose (BlazePose), 33 landmarks",
 )
+
+# UTD-MHAD (Kinect v1, 20 joints) in the dataset's own order (Skeleton_joint_order.txt): head
+# first, then down the trunk; the same 20 joints as ``kinect20`` in another order (1-based ids).
+UTD20 = _make(
+    "utd20",
+    ["head", "shoulder center", "spine", "hip center",
+     "left shoulder", "left elbow", "left wrist", "left hand",
+     "right shoulder", "right elbow", "right wrist", "right hand",
+     "left hip", "left knee", "left ankle", "left foot",
+     "right hip", "right knee", "right ankle", "right foot"],
+    [(1, 2), (2, 3), (4, 3), (5, 2), (6, 5), (7, 6), (8, 7), (9, 2), (10, 9), (11, 10),
+     (12, 11), (13, 4), (14, 13), (15, 14), (16, 15), (17, 4), (18, 17), (19, 18), (20, 19)],
+    center=3,
+    parts={"head": [1, 2], "hand": [7, 8, 11, 12], "arm": [5, 6, 9, 10], "hip": [3, 4],
+           "leg": [13, 14, 17, 18], "foot": [15, 16, 19, 20]},
+    description="UTD-MHAD, Kinect v1, 20 joints in the dataset's own order (head first)",
+    three_d=True,
+    one_based=True,
+)
+
+# Penn Action, 13 joints annotated by hand in 2D image pixels (x, y, visibility); a tree rooted at
+# the head: shoulders hang from the head, hips from the shoulders (there is no neck or spine).
+PENN13 = _make(
+    "penn13",
+    ["head", "left shoulder", "right shoulder", "left elbow", "right elbow", "left wrist",
+     "right wrist", "left hip", "right hip", "left knee", "right knee", "left ankle", "right ankle"],
+    [(1, 0), (2, 0), (3, 1), (4, 2), (5, 3), (6, 4), (7, 1), (8, 2), (9, 7), (10, 8),
+     (11, 9), (12, 10)],
+    center=0,
+    origin=(7, 8),
+    parts={"head": [0], "hand": [5, 6], "arm": [1, 2, 3, 4], "hip": [7, 8], "leg": [9, 10],
+           "foot": [11, 12]},
+    description="Penn Action, 13 joints, 2D image pixels with visibility",
+)
 # fmt: on
 
-LAYOUTS: dict[str, Layout] = {lay.name: lay for lay in (NTU25, KINECT20, COCO17, OPENPOSE18, MEDIAPIPE33)}
+LAYOUTS: dict[str, Layout] = {
+    lay.name: lay for lay in (NTU25, KINECT20, COCO17, OPENPOSE18, MEDIAPIPE33, UTD20, PENN13)
+}
 ALIASES = {
     "ntu": "ntu25",
     "ntu-25": "ntu25",
@@ -235,6 +276,10 @@ ALIASES = {
     "kinetics": "openpose18",
     "mediapipe": "mediapipe33",
     "blazepose": "mediapipe33",
+    "utd-mhad": "utd20",
+    "utdmhad": "utd20",
+    "penn": "penn13",
+    "penn-action": "penn13",
 }
 
 
@@ -345,6 +390,25 @@ def _mediapipe_to_coco() -> list[dict[int, float]]:
     return [{m[j]: 1.0} for j in COCO17.joints]
 
 
+def _by_name(src: Layout, dst: Layout, rename: dict[str, str] | None = None) -> list[dict[int, float]]:
+    """Rows mapping each ``dst`` joint to the ``src`` joint of the same name (after ``rename``)."""
+    rename = rename or {}
+    return [{src.index(rename.get(j, j)): 1.0} for j in dst.joints]
+
+
+def _to_penn(src: Layout) -> list[dict[int, float]]:
+    """Penn-13 from a layout with the same limb joints; the head from the layout's head point(s)."""
+    rows = []
+    for j in PENN13.joints:
+        if j != "head":
+            rows.append({src.index(j): 1.0})
+        elif "head" in src.joints:
+            rows.append({src.index("head"): 1.0})
+        else:  # COCO-style face points: the head is their centre
+            rows.append(_mid(*(src.index(n) for n in ("nose", "left ear", "right ear"))))
+    return rows
+
+
 _CONVERSIONS = {
     ("ntu25", "kinect20"): lambda: _ntu_to("kinect20"),
     ("ntu25", "coco17"): lambda: _ntu_to("coco17"),
@@ -354,6 +418,15 @@ _CONVERSIONS = {
     ("openpose18", "coco17"): _openpose_to_coco,
     ("mediapipe33", "coco17"): _mediapipe_to_coco,
     ("mediapipe33", "openpose18"): lambda: _compose("mediapipe33", "coco17", "openpose18"),
+    # UTD-MHAD holds the 20 Kinect v1 joints in another order: a permutation either way
+    ("utd20", "kinect20"): lambda: _by_name(UTD20, KINECT20),
+    ("kinect20", "utd20"): lambda: _by_name(KINECT20, UTD20),
+    ("ntu25", "utd20"): lambda: _compose("ntu25", "kinect20", "utd20"),
+    ("ntu25", "penn13"): lambda: _to_penn(NTU25),
+    ("kinect20", "penn13"): lambda: _to_penn(KINECT20),
+    ("utd20", "penn13"): lambda: _to_penn(UTD20),
+    ("coco17", "penn13"): lambda: _to_penn(COCO17),
+    ("mediapipe33", "penn13"): lambda: _compose("mediapipe33", "coco17", "penn13"),
 }
 
 

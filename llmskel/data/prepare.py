@@ -36,7 +36,15 @@ from .sample import SkeletonSample
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("ntu", "nw-ucla", "utkinect", "folder", "pyskl")
+
+def formats() -> tuple[str, ...]:
+    """Names of the registered datasets ``prepare_directory`` can read (``--format``)."""
+    from .datasets import records
+
+    return tuple(r.name for r in records() if r.preparable)
+
+
+FORMATS = formats()
 REPORT_FILE = "report.json"
 SHARDS_DIR = "shards"
 
@@ -59,163 +67,27 @@ def read_ignore_list(path: str | os.PathLike) -> set[str]:
 
 
 def _plan(fmt: str, src: Path, opts: dict[str, Any]) -> dict[str, Any]:
-    """Units (key -> payload, in source order) and the dataset description for ``fmt``."""
-    ignore: set[str] = set(opts.get("ignore") or ())
-    ignored: list[str] = []
-    report_extra: dict[str, Any] = {}
-    if fmt == "ntu":
-        from .readers.ntu import (
-            NTU_NAME_RE,
-            find_ntu_files,
-            ntu_classes_for,
-            ntu_missing_samples,
-            parse_ntu_name,
-        )
+    """Units (key -> payload, in source order) and the dataset description for ``fmt`` (its record's
+    ``plan``, or one unit per file found by its ``find_files``)."""
+    from .datasets import find_dataset, plan_files
 
-        files = find_ntu_files(src)
-        named = [f for f in files if NTU_NAME_RE.search(f.name)]
-        classes = ntu_classes_for(parse_ntu_name(f)["action"] for f in named)
-        if opts.get("skip_listed_missing", True):
-            ignore |= set(ntu_missing_samples(120))
-        units = {}
-        for f in files:
-            m = NTU_NAME_RE.search(f.name)
-            if m and m.group(0).upper() in ignore:
-                ignored.append(f.name)
-                continue
-            units[f.name] = {"path": str(f), "classes": classes, "num_bodies": opts.get("num_bodies") or 2}
-        return {"units": units, "classes": classes, "name": "ntu", "ignored": ignored, "extra": report_extra}
-    if fmt == "nw-ucla":
-        from .readers.nwucla import NWUCLA_CLASSES, find_nwucla_files
-
-        units = {}
-        for f in find_nwucla_files(src):
-            if f.stem.upper() in ignore:
-                ignored.append(f.name)
-                continue
-            units[f.name] = {"path": str(f)}
-        return {
-            "units": units,
-            "classes": NWUCLA_CLASSES,
-            "name": "nw-ucla",
-            "ignored": ignored,
-            "extra": report_extra,
-        }
-    if fmt == "utkinect":
-        from dataclasses import asdict
-
-        from .readers.utkinect import UTKINECT_CLASSES, utkinect_segments
-
-        files, skipped_rows = utkinect_segments(src, opts.get("label_file"))
-        report_extra["skipped_segments"] = skipped_rows
-        units = {
-            jf.name: {"path": str(jf), "segments": [asdict(s) for s in segs]}
-            for jf, segs in sorted(files.items())
-            if jf.stem.upper() not in ignore
-        }
-        return {
-            "units": units,
-            "classes": UTKINECT_CLASSES,
-            "name": "utkinect",
-            "ignored": ignored,
-            "extra": report_extra,
-        }
-    if fmt == "folder":
-        from .readers.folder import folder_rows
-
-        root, csv_path, rows, classes = folder_rows(src, opts.get("csv_file"), opts.get("classes"))
-        units = {}
-        for row in rows:
-            if Path(row["file"]).stem.upper() in ignore:
-                ignored.append(row["file"])
-                continue
-            key = f"{row['file']}@{row['_line']}"
-            units[key] = {
-                "root": str(root),
-                "csv": str(csv_path or root),
-                "row": row,
-                "classes": classes,
-                "layout": opts.get("layout"),
-                "max_bodies": opts.get("num_bodies") or 2,
-            }
-        return {
-            "units": units,
-            "classes": classes,
-            "name": root.name,
-            "ignored": ignored,
-            "extra": report_extra,
-        }
-    if fmt == "pyskl":
-        from .readers.pyskl import pyskl_classes, read_pyskl_file
-
-        anns, membership = read_pyskl_file(src, allow_pickle=bool(opts.get("allow_pickle")))
-        classes = pyskl_classes(anns, opts.get("classes"))
-        units = {}
-        for i, ann in enumerate(anns):
-            name = str(ann.get("frame_dir", f"#{i}")) if isinstance(ann, dict) else f"#{i}"
-            if name.upper() in ignore:
-                ignored.append(name)
-                continue
-            units[f"{i}:{name}"] = {
-                "src": str(src),
-                "index": i,
-                "ann": ann,
-                "splits": membership.get(name, []),
-                "classes": classes,
-                "layout": opts.get("layout"),
-            }
-        return {
-            "units": units,
-            "classes": classes,
-            "name": src.stem,
-            "ignored": ignored,
-            "extra": report_extra,
-        }
-    raise ConfigError(f"unknown data format {fmt!r}; valid formats: {', '.join(FORMATS)}")
+    rec = find_dataset(fmt)
+    if rec is None or not rec.preparable:
+        raise ConfigError(f"unknown data format {fmt!r}; valid formats: {', '.join(formats())}")
+    if rec.plan:
+        return rec.func("plan")(src, opts)
+    return plan_files(rec, src, opts)
 
 
 def _read_unit(fmt: str, payload: dict[str, Any], denoise: bool) -> list[SkeletonSample]:
-    if fmt == "ntu":
-        from .readers.ntu import read_ntu_file
+    from .datasets import find_dataset, read_file_unit
 
-        return [
-            read_ntu_file(
-                payload["path"], denoise=denoise, num_bodies=payload["num_bodies"], classes=payload["classes"]
-            )
-        ]
-    if fmt == "nw-ucla":
-        from .readers.nwucla import read_nwucla_file
-
-        return [read_nwucla_file(payload["path"])]
-    if fmt == "utkinect":
-        from .readers.utkinect import UtkSegment, cut_segments
-
-        return cut_segments(payload["path"], [UtkSegment(**s) for s in payload["segments"]])
-    if fmt == "folder":
-        from .readers.folder import read_folder_row
-
-        s = read_folder_row(
-            Path(payload["root"]),
-            payload["row"],
-            Path(payload["csv"]),
-            payload["classes"],
-            payload["layout"],
-            payload["max_bodies"],
-        )
-        return [s]
-    if fmt == "pyskl":
-        from .readers.pyskl import annotation_to_sample
-
-        s = annotation_to_sample(
-            payload["ann"],
-            payload["src"],
-            layout=payload["layout"],
-            classes=payload["classes"],
-            index=payload["index"],
-        )
-        s.extra["splits"] = list(payload["splits"])
-        return [s]
-    raise ConfigError(f"unknown data format {fmt!r}")
+    rec = find_dataset(fmt)
+    if rec is None or not rec.preparable:
+        raise ConfigError(f"unknown data format {fmt!r}")
+    if rec.read_unit:
+        return list(rec.func("read_unit")(payload, denoise))
+    return read_file_unit(rec, payload, denoise)
 
 
 def _work(task: tuple[str, str, dict[str, Any]], denoise: bool = True) -> dict[str, Any]:
@@ -368,8 +240,12 @@ def prepare_directory(
     src, out = Path(src), Path(out)
     if not src.exists():
         raise FileNotFoundError(f"source not found: {src}")
-    if fmt not in FORMATS:
-        raise ConfigError(f"unknown data format {fmt!r}; valid formats: {', '.join(FORMATS)}")
+    from .datasets import find_dataset
+
+    rec = find_dataset(fmt)
+    if rec is None or not rec.preparable:
+        raise ConfigError(f"unknown data format {fmt!r}; valid formats: {', '.join(formats())}")
+    fmt = rec.name
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; the cache is a folder: name a new or existing folder")
     for parent in out.parents:

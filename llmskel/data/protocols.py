@@ -11,13 +11,16 @@ ntu                        ``ntu60-xsub``, ``ntu60-xview`` (cameras 2, 3 train; 
                            ``ntu120-xsub``, ``ntu120-xset`` (even setups train, odd test);
                            the NTU-60 protocols use setups 1-17 only. ``xsub`` / ``xview`` /
                            ``xset`` are short for the NTU-120 (or NTU-60) ones.
+utd-mhad                   ``xsub`` (odd subjects 1, 3, 5, 7 train, even test: 431 / 430)
+penn-action                ``official`` (the dataset's train flag: 1,258 / 1,068)
 any                        ``none`` (everything in train and in test), ``split`` (each sample's
                            ``extra["split"]``: train, or test / val), ``split:<name>`` (pyskl
                            style: ``<name>_train`` vs ``<name>_val`` / ``<name>_test``),
                            ``split:<train>,<test>`` (two named splits), ``xsub``, ``loso-<k>``
 =========================  ==============================================================
 
-``default`` picks the dataset's standard protocol.
+``default`` picks the dataset's standard protocol. Which protocols a dataset has, and its default,
+come from its record in :mod:`llmskel.data.datasets`; the rules here are the generic ones.
 """
 
 from __future__ import annotations
@@ -42,48 +45,32 @@ NTU_XVIEW_TRAIN_CAMERAS: frozenset[int] = frozenset((2, 3))
 NWUCLA_XVIEW_TRAIN_VIEWS: frozenset[int] = frozenset((1, 2))
 
 _GENERIC = ("none", "split", "split:<name>", "split:<train>,<test>", "xsub", "loso-<subject>")
-PROTOCOLS: dict[str, tuple[str, ...]] = {
-    "synthetic": ("xsub", "loso-<subject>", "none"),
-    "nw-ucla": ("xview", "xsub", "none"),
-    "utkinect": ("xsub", "loso-<subject>", "none"),
-    "ntu": (
-        "ntu60-xsub",
-        "ntu60-xview",
-        "ntu120-xsub",
-        "ntu120-xset",
-        "xsub",
-        "xview",
-        "xset",
-        "none",
-        "split",
-    ),
-    "other": _GENERIC,
-}
 _TEST_SPLIT_NAMES = ("test", "val", "validation", "eval")
 
 
+def _record(kind: str | None) -> Any:
+    """The dataset record of ``kind`` (see :mod:`llmskel.data.datasets`); None for ``other``."""
+    from .datasets import find_dataset
+
+    return None if not kind or kind == "other" else find_dataset(kind)
+
+
 def dataset_kind(dataset: BaseSkeletonDataset) -> str:
-    """``ntu``, ``nw-ucla``, ``utkinect``, ``synthetic`` or ``other``, from the dataset's name."""
-    name = (getattr(dataset, "name", "") or "").lower()
-    for kind in ("nw-ucla", "utkinect", "synthetic", "ntu"):
-        if name == kind or name.startswith(kind + "-") or name.startswith(kind + "_"):
-            return kind
-    return "other"
+    """The registered dataset a dataset's name says it is (``ntu``, ``nw-ucla``, ``utd-mhad``, ...),
+    or ``other`` (see :func:`llmskel.data.datasets.kind_of_name`)."""
+    from .datasets import kind_of_name
+
+    return kind_of_name(getattr(dataset, "name", "") or "")
 
 
 def default_protocol(dataset: BaseSkeletonDataset, kind: str | None = None) -> str:
-    kind = kind or dataset_kind(dataset)
-    if kind == "ntu":
-        return "ntu120-xsub" if dataset.num_classes > 60 else "ntu60-xsub"
-    if kind == "nw-ucla":
-        return "xview"
-    if kind in ("utkinect", "synthetic"):
-        return "xsub"
-    return "split"
+    rec = _record(kind or dataset_kind(dataset))
+    return rec.default_for(dataset) if rec is not None else "split"
 
 
 def valid_protocols(kind: str) -> tuple[str, ...]:
-    return PROTOCOLS.get(kind, _GENERIC)
+    rec = _record(kind)
+    return rec.valid_protocols() if rec is not None and not rec.generic else _GENERIC
 
 
 def split_indices(
@@ -99,9 +86,9 @@ def split_indices(
     p = (protocol or "default").strip().lower()
     if p == "default":
         p = default_protocol(dataset, kind)
-    if kind == "ntu" and p in ("xsub", "xview", "xset"):
-        big = dataset.num_classes > 60
-        p = {"xsub": "ntu120-xsub" if big else "ntu60-xsub", "xview": "ntu60-xview", "xset": "ntu120-xset"}[p]
+    rec = _record(kind)
+    if rec is not None:
+        p = rec.resolve_protocol(p, dataset)
     metas = [dataset.meta(i) for i in range(len(dataset))]
     n = len(metas)
     if p == "none":
@@ -141,31 +128,20 @@ def _need(m: dict[str, Any], key: str, protocol: str) -> int:
 
 def _rule(p: str, kind: str) -> Callable[[dict[str, Any]], str | None]:
     valid = valid_protocols(kind)
-    if kind == "ntu" and p.startswith("ntu"):
-        if p == "ntu60-xsub":
-            return lambda m: (
-                None if _need(m, "setup", p) > 17 else _side(_need(m, "subject", p) in NTU60_XSUB_TRAIN)
-            )
-        if p == "ntu60-xview":
-            return lambda m: (
-                None if _need(m, "setup", p) > 17 else _side(_need(m, "view", p) in NTU_XVIEW_TRAIN_CAMERAS)
-            )
-        if p == "ntu120-xsub":
-            return lambda m: _side(_need(m, "subject", p) in NTU120_XSUB_TRAIN)
-        if p == "ntu120-xset":
-            return lambda m: _side(_need(m, "setup", p) % 2 == 0)
-    if p == "xview" and kind in ("nw-ucla",):
-        return lambda m: _side(_need(m, "view", p) in NWUCLA_XVIEW_TRAIN_VIEWS)
-    if p == "xsub" and kind != "ntu":
+    rec = _record(kind)
+    if rec is not None and p in rec.protocols:
+        return rec.protocols[p]
+    subjects = rec is None or rec.subject_protocols
+    if p == "xsub" and subjects:
         return lambda m: _side(_need(m, "subject", p) % 2 == 1)
-    if p.startswith("loso-") and kind != "ntu":
+    if p.startswith("loso-") and subjects:
         try:
             k = int(p[5:])
         except ValueError:
             raise ConfigError(f"protocol {p!r}: the subject after 'loso-' must be an integer") from None
         return lambda m: "test" if _need(m, "subject", p) == k else "train"
     if p == "split":
-        return _split_column
+        return _split_column_for(valid)
     if p.startswith("split:"):
         return _named_splits(p)
     raise ConfigError(
@@ -177,12 +153,22 @@ def _side(is_train: bool) -> str:
     return "train" if is_train else "test"
 
 
-def _split_column(m: dict[str, Any]) -> str | None:
+def _split_column_for(valid: tuple[str, ...]) -> Callable[[dict[str, Any]], str | None]:
+    def rule(m: dict[str, Any]) -> str | None:
+        return _split_column(m, valid)
+
+    return rule
+
+
+def _split_column(m: dict[str, Any], valid: tuple[str, ...] = _GENERIC) -> str | None:
     s = (m.get("extra") or {}).get("split")
     if s is None:
+        others = ", ".join(v for v in valid if v != "split")
         raise ConfigError(
             f"protocol 'split' needs a split (train / test) for every sample, and {m.get('source') or 'a sample'} "
-            "has none (a 'split' column in the labels CSV, or split data files)"
+            "has none (a 'split' column in the labels CSV, or split data files); set data.protocol to one of "
+            f"the other protocols: {others} (xsub and loso-<subject> need a 'subject' column; none puts every "
+            "sample in train and test)"
         )
     s = str(s).lower()
     if s == "train":

@@ -32,43 +32,22 @@ def _root(cfg: DataConfig) -> Path:
 
 
 def load_dataset(cfg: DataConfig) -> tuple[BaseSkeletonDataset, str]:
-    """The full dataset named by ``cfg`` and its protocol kind (see :func:`dataset_kind`)."""
-    kind = cfg.dataset
-    if kind == "synthetic":
-        from .synthetic import make_synthetic_dataset
+    """The full dataset named by ``cfg`` and its protocol kind (see :func:`dataset_kind`).
 
-        return make_synthetic_dataset(cfg.synthetic), "synthetic"
-    if kind == "hf":
-        return _load_hf(cfg), "other"
+    ``cfg.dataset`` names a record of :mod:`llmskel.data.datasets`, whose ``load`` reads the root;
+    a prepared cache is read as a cache whatever the dataset.
+    """
+    from .datasets import get_dataset
+
+    rec = get_dataset(cfg.dataset)
+    kind = "other" if rec.generic else rec.name
+    if not rec.needs_root or rec.name == "hf":  # hf: an export folder or a Hub id
+        return rec.func("load")(None, cfg), kind
     root = _root(cfg)
     if is_cache(root):
         ds = CachedSkeletonDataset(root)
-        return ds, (kind if kind in ("ntu", "nw-ucla", "utkinect") else dataset_kind(ds))
-    if kind == "cache":
-        ds = CachedSkeletonDataset(root)  # raises a clear error naming what is missing
-        return ds, dataset_kind(ds)
-    if kind == "nw-ucla":
-        from .readers.nwucla import load_nwucla
-
-        return load_nwucla(root), "nw-ucla"
-    if kind == "utkinect":
-        from .readers.utkinect import load_utkinect
-
-        return load_utkinect(root), "utkinect"
-    if kind == "ntu":
-        from .readers.ntu import load_ntu
-
-        return load_ntu(root, num_bodies=max(cfg.num_bodies, 1)), "ntu"
-    if kind == "folder":
-        from .readers.folder import load_folder
-
-        return load_folder(root, layout=cfg.layout, classes=cfg.classes, max_bodies=cfg.num_bodies), "other"
-    if kind == "pyskl":
-        from .readers.pyskl import load_pyskl
-
-        ds = load_pyskl(root, allow_pickle=cfg.allow_pickle, layout=cfg.layout, classes=cfg.classes)
-        return ds, "other"
-    raise ConfigError(f"unknown dataset {kind!r}")
+        return ds, (dataset_kind(ds) if rec.generic else kind)
+    return rec.func("load")(root, cfg), kind
 
 
 def _load_hf(cfg: DataConfig) -> SkeletonDataset:

@@ -43,8 +43,6 @@ from .layouts import Layout, get_layout
 PadMode = Literal["resize", "zero", "loop", "edge"]
 Stream = Literal["joint", "bone", "joint_motion", "bone_motion"]
 
-_3D_LAYOUTS = ("ntu25", "kinect20")
-
 
 # ----------------------------------------------------------------------------------------------
 # presence and layout helpers
@@ -54,7 +52,7 @@ def default_spatial_dims(layout: str | Layout, num_channels: int = 3) -> int:
     """3 for the Kinect layouts with 3 channels; 2 for pose-estimator layouts or 2-channel data."""
     if num_channels < 3:
         return 2
-    return 3 if get_layout(layout).name in _3D_LAYOUTS else 2
+    return 3 if get_layout(layout).three_d else 2
 
 
 def joint_mask(x: np.ndarray) -> np.ndarray:

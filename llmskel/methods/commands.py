@@ -24,12 +24,34 @@ def _read_inputs(paths: list[str], layout: str | None = None) -> tuple[list[Any]
     samples, names = [], []
     for p in paths:
         got = read_any(p, layout)
-        for i, s in enumerate(got):
+        if len(got) == 1:
+            samples.append(got[0])
+            names.append(p)
+            continue
+        # several samples (a folder, a cache, a recording cut into segments): name each by its file
+        # and, where one file holds several, its segment or record name
+        mine = [_sample_name(s, p, i) for i, s in enumerate(got)]
+        seen: dict[str, int] = {}
+        for n in mine:
+            seen[n] = seen.get(n, 0) + 1
+        counter: dict[str, int] = {}
+        for s, n in zip(got, mine):
+            if seen[n] > 1:
+                counter[n] = counter.get(n, 0) + 1
+                n = f"{n}[{counter[n] - 1}]"
             samples.append(s)
-            names.append(p if len(got) == 1 else f"{p}[{i}]")
+            names.append(n)
     if not samples:
         raise FileNotFoundError(f"no skeleton samples in {', '.join(paths)}")
     return samples, names
+
+
+def _sample_name(s: Any, given: str, i: int) -> str:
+    """The file a sample came from (``source``, segment suffix included), else its record name."""
+    if s.source:
+        return str(s.source)
+    name = s.extra.get("name") if isinstance(s.extra, dict) else None
+    return f"{given}/{name}" if name else f"{given}[{i}]"
 
 
 def _labels_arg(text: str) -> list[str]:

@@ -32,9 +32,13 @@ def class_list(spec: str) -> list[str]:
         return read_label_file(spec)
     entry = _CLASS_LISTS.get(spec.lower())
     if entry is None:
-        raise FileNotFoundError(
-            f"{spec!r} is neither a label file nor a dataset name ({', '.join(sorted(_CLASS_LISTS))})"
-        )
+        from ..data.datasets import find_dataset, known_class_lists
+
+        rec = find_dataset(spec)
+        if rec is not None and rec.classes is not None:
+            return list(rec.classes)
+        names = sorted(set(_CLASS_LISTS) | {n for n, _ in known_class_lists()})
+        raise FileNotFoundError(f"{spec!r} is neither a label file nor a dataset name ({', '.join(names)})")
     names = list(getattr(importlib.import_module(entry[0]), entry[1]))
     return names[: entry[2]] if len(entry) > 2 else names
 

@@ -6,7 +6,8 @@ body); C is 3 (x, y, z or x, y, score) or 2 (x, y). The layout is named (``layou
 from V. ``.npy`` files are read with ``allow_pickle=False``.
 
 **Labels.** A CSV (``labels.csv`` by default, or the only ``*.csv`` of the folder) with columns
-``file`` and ``label`` and optionally ``subject``, ``view``, ``setup``, ``split``. Labels may be
+``file`` and ``label`` and optionally ``subject``, ``view``, ``setup``, ``split``; any other column
+(``group``, ``session``, ...) is kept, as written, in each sample's ``extra``. Labels may be
 class names or integers; the class list comes from ``classes=`` (config ``data.classes``), else
 from the CSV: sorted names; integers that are exactly ``0 ... K-1`` are class indices, any other
 integers (``0, 10, 20, 30``) are class names, so no class without a sample is invented. Without a
@@ -57,6 +58,8 @@ ARRAY_SUFFIXES = (".npy", ".npz")
 JSON_SUFFIXES = (".json",)
 _NPZ_KEYS = ("data", "skeleton", "keypoints", "keypoint")
 COCO_JOINTS = 17
+# label CSV columns with a meaning; any other column is kept in the sample's ``extra``
+_CSV_COLUMNS = ("file", "label", "subject", "view", "setup", "split", "_line")
 
 
 # ------------------------------------------------------------------------------------------
@@ -418,6 +421,9 @@ def read_folder_row(
     extra = dict(s.extra)
     if row.get("split"):
         extra["split"] = row["split"]  # train / val / test (normalised by read_label_csv)
+    for key, value in row.items():  # any other column (group, session, ...) is kept as written
+        if key and key not in _CSV_COLUMNS and key not in extra:
+            extra[key] = value
     return s.replace(
         label=label,
         label_name=classes[label] if label >= 0 else None,
