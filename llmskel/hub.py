@@ -193,15 +193,26 @@ class SkeletonModel(
     def _save_pretrained(self, save_directory: Path) -> None:
         from safetensors.torch import save_model
 
+        from .methods.zero_shot_text import public_text_record
+        from .trust import scrub_local_paths
+
         save_model(self, str(Path(save_directory) / WEIGHTS_NAME))
         # the config.json that the mixin writes comes from __init__'s arguments; write ours so
-        # that metrics added after construction (config.training) are kept
+        # that metrics added after construction (config.training) are kept. A folder is meant to be
+        # shared (push): local paths (text encoder folders, description files) become their names
+        d = dataclasses.asdict(self.config)
+        d["text"] = public_text_record(d.get("text") or {})
+        d = scrub_local_paths(d)
         with open(Path(save_directory) / CONFIG_NAME, "w", encoding="utf-8") as f:
-            json.dump(dataclasses.asdict(self.config), f, indent=2)
-        (Path(save_directory) / "README.md").write_text(render_model_card(self.config), encoding="utf-8")
+            json.dump(d, f, indent=2)
+        card = render_model_card(SkeletonModelConfig.from_json_dict(d))
+        (Path(save_directory) / "README.md").write_text(card, encoding="utf-8")
 
     def generate_model_card(self, *args, **kwargs) -> ModelCard:
-        return ModelCard(render_model_card(self.config))
+        from .trust import scrub_local_paths
+
+        cfg = SkeletonModelConfig.from_json_dict(scrub_local_paths(dataclasses.asdict(self.config)))
+        return ModelCard(render_model_card(cfg))
 
     @classmethod
     def _decode_arg(cls, expected_type, value):
