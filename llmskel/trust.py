@@ -84,8 +84,10 @@ def remote_code_entries(name_or_path: str | os.PathLike) -> list[str]:
     return found
 
 
-OPT_IN = ("if you trust its source, pass --trust-remote-code (Python: trust_remote_code=True); a saved "
-          "model folder cannot turn this on by itself")
+OPT_IN = (
+    "if you trust its source, pass --trust-remote-code (Python: trust_remote_code=True); a saved "
+    "model folder cannot turn this on by itself"
+)
 NO_OPT_IN = "text encoders never run a model's own code: use a model without custom code"
 
 
@@ -177,7 +179,9 @@ def check_npy_header(path: str | os.PathLike, fileobj=None) -> tuple[tuple[int, 
             else:
                 shape, _, dtype = npf.read_array_header_2_0(f)
         except (ValueError, OSError, EOFError, SyntaxError) as e:
-            raise SkeletonFormatError(path, f"not a valid .npy file ({' '.join(str(e).split())[:200]})") from None
+            raise SkeletonFormatError(
+                path, f"not a valid .npy file ({' '.join(str(e).split())[:200]})"
+            ) from None
         if dtype.hasobject:
             raise SkeletonFormatError(path, "holds Python objects (a pickle); only numeric arrays are read")
         count = 1
@@ -187,15 +191,17 @@ def check_npy_header(path: str | os.PathLike, fileobj=None) -> tuple[tuple[int, 
         limit = max_array_bytes()
         if need > limit:
             raise SkeletonFormatError(
-                path, f"header claims shape {tuple(shape)} {dtype} ({need / 2**30:.1f} GiB), above the limit of "
-                f"{limit / 2**30:.1f} GiB (LLMSKEL_MAX_ARRAY_BYTES); refusing to allocate it"
+                path,
+                f"header claims shape {tuple(shape)} {dtype} ({need / 2**30:.1f} GiB), above the limit of "
+                f"{limit / 2**30:.1f} GiB (LLMSKEL_MAX_ARRAY_BYTES); refusing to allocate it",
             )
         if own:
             available = path.stat().st_size - f.tell()
             if need > available:
                 raise SkeletonFormatError(
-                    path, f"header claims shape {tuple(shape)} {dtype} ({need:,} bytes) but the file holds only "
-                    f"{available:,} bytes of data (truncated or corrupt)"
+                    path,
+                    f"header claims shape {tuple(shape)} {dtype} ({need:,} bytes) but the file holds only "
+                    f"{available:,} bytes of data (truncated or corrupt)",
                 )
         return tuple(int(d) for d in shape), np.dtype(dtype)
     finally:
@@ -229,8 +235,9 @@ def check_npz_members(path: str | os.PathLike, keys: list[str] | None = None) ->
                         need *= d
                     if need > info.file_size:
                         raise SkeletonFormatError(
-                            path, f"member {name!r} claims shape {shape} {dtype} ({need:,} bytes) but holds "
-                            f"only {info.file_size:,} bytes (truncated or corrupt)"
+                            path,
+                            f"member {name!r} claims shape {shape} {dtype} ({need:,} bytes) but holds "
+                            f"only {info.file_size:,} bytes (truncated or corrupt)",
                         )
     except zipfile.BadZipFile as e:
         raise SkeletonFormatError(path, f"not a valid .npz file ({e})") from None

@@ -425,18 +425,24 @@ class SkeletonLlm(nn.Module):
         llm["vq_tokenizer"] = public_name(llm["vq_tokenizer"])
         llm["trust_remote_code"] = False  # only the caller of from_pretrained may enable it
         fingerprint = dict(self.fingerprint, name=public_name(self.fingerprint.get("name")))
-        return scrub_local_paths({
-            "type": FOLDER_TYPE,
-            "llm": llm,
-            "classes": self.classes,
-            "fingerprint": fingerprint,
-            "merged": self.merged,
-            "output_vocab": self.output_vocab,
-            "prompt": {"chat": self.prompt.chat, "prefix": self.prompt.prefix, "suffix": self.prompt.suffix},
-            "vq": self.vq.folder_config(),
-            "training": self.training_record,
-            "llmskel_version": __version__,
-        })
+        return scrub_local_paths(
+            {
+                "type": FOLDER_TYPE,
+                "llm": llm,
+                "classes": self.classes,
+                "fingerprint": fingerprint,
+                "merged": self.merged,
+                "output_vocab": self.output_vocab,
+                "prompt": {
+                    "chat": self.prompt.chat,
+                    "prefix": self.prompt.prefix,
+                    "suffix": self.prompt.suffix,
+                },
+                "vq": self.vq.folder_config(),
+                "training": self.training_record,
+                "llmskel_version": __version__,
+            }
+        )
 
     def save_pretrained(self, folder: str | os.PathLike, training: dict[str, Any] | None = None) -> Path:
         from safetensors.torch import save_file
@@ -457,7 +463,9 @@ class SkeletonLlm(nn.Module):
             from ..trust import is_local_path, remember_local
 
             if is_local_path(str(self.cfg.base_model)) or Path(str(self.cfg.base_model)).is_dir():
-                remember_local(_base_key(self.fingerprint), str(Path(self.cfg.base_model).expanduser().resolve()))
+                remember_local(
+                    _base_key(self.fingerprint), str(Path(self.cfg.base_model).expanduser().resolve())
+                )
         (folder / "README.md").write_text(_model_card(self), encoding="utf-8")
         return folder
 

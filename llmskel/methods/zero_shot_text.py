@@ -179,7 +179,9 @@ def public_text_record(record: Mapping[str, Any]) -> dict[str, Any]:
     public = scrub_local_paths(dict(record))
     for enc in _encoder_records(record):
         if scrub_local_paths(enc) != enc:
-            remember_local(text_encoder_key(enc), {k: enc.get(k) for k in ("spec", "pretrained", "gguf_file")})
+            remember_local(
+                text_encoder_key(enc), {k: enc.get(k) for k in ("spec", "pretrained", "gguf_file")}
+            )
     return public
 
 

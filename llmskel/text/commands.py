@@ -118,8 +118,11 @@ def register(sub) -> None:
     )
     p.add_argument("--out", required=True, help="description file to write (JSON)")
     p.add_argument("--gguf-file", help="GGUF file name inside the --llm folder / repository")
-    p.add_argument("--trust-remote-code", action="store_true",
-                   help="allow the --llm model's own Python code to run (only for a source you trust)")
+    p.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="allow the --llm model's own Python code to run (only for a source you trust)",
+    )
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--max-new-tokens", type=int, default=48)
     p.add_argument("--sample", action="store_true", help="sample (with --seed) instead of greedy decoding")

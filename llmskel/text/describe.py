@@ -39,8 +39,8 @@ import torch
 
 from ..data.layouts import PART_NAMES
 from ..errors import LlmskelError
-from .descriptions import ClassDescription, DescriptionSet, make_header
 from ..trust import public_name
+from .descriptions import ClassDescription, DescriptionSet, make_header
 from .resources import PART_NOUNS, Template, load_template
 
 logger = logging.getLogger(__name__)
@@ -410,7 +410,9 @@ class Describer:
                  templates: dict[str, str] | None = None, progress: bool = True,
                  max_entropy: float = 0.7, trust_remote_code: bool = False):  # fmt: skip
         if isinstance(llm, str):
-            self.model, self.tokenizer = load_causal_lm(llm, gguf_file=gguf_file, trust_remote_code=trust_remote_code)
+            self.model, self.tokenizer = load_causal_lm(
+                llm, gguf_file=gguf_file, trust_remote_code=trust_remote_code
+            )
             _, gguf = resolve_llm(llm, gguf_file)
             self.model_id = model_id or (llm + (f"#{gguf}" if gguf else ""))
         else:
