@@ -31,7 +31,7 @@ from huggingface_hub import ModelCard, PyTorchModelHubMixin
 from torch import nn
 
 from . import __version__
-from .errors import CheckpointError, SkeletonFormatError
+from .errors import CheckpointError, ConfigError, SkeletonFormatError
 
 logger = logging.getLogger(__name__)
 
@@ -97,9 +97,14 @@ class SkeletonModel(
 
         if isinstance(config, dict):
             config = SkeletonModelConfig.from_json_dict(config)
+        from .trust import check_model_size
+
         self.config = config
         self.encoder = create_model(dict(config.model))
-        self.heads = build_heads(config.heads, feature_dim=self.encoder.feature_dim)
+        dim = self.encoder.feature_dim
+        check_model_size(lambda: build_heads(config.heads, feature_dim=dim), "model config 'heads'",
+                         fields="heads.*.out_features / hidden")  # fmt: skip
+        self.heads = build_heads(config.heads, feature_dim=dim)
 
     # --------------------------------------------------------------------------------------
     @property
@@ -230,7 +235,12 @@ class SkeletonModel(
         map_location = kwargs.pop("map_location", "cpu")
         raw, cfg_path = read_folder_config(folder, "an llmskel model folder")
         config = SkeletonModelConfig.from_json_dict(raw, source=str(cfg_path))
-        model = cls(config)
+        try:
+            model = cls(config)
+        except (ConfigError, TypeError, ValueError) as e:
+            if isinstance(e, CheckpointError):
+                raise
+            raise CheckpointError(f"{cfg_path}: {' '.join(str(e).split())}") from None
         load_weights_strict(model, folder / WEIGHTS_NAME, map_location=map_location)
         model.eval()
         model.name_or_path = model_id  # named in error messages (e.g. a model without a text side)
