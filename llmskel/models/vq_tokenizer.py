@@ -453,7 +453,9 @@ class SkeletonVQTokenizer(nn.Module):
         check_positive_ints(d, ["channels", "num_frames", "num_bodies"], source)
         args = (vq, d["layout"], d["channels"], d["num_frames"], d["num_bodies"], d.get("preprocessing"))
         try:
-            check_model_size(lambda: cls(*args), source, fields="vq.codebook_size, vq.hidden_dim, vq.code_dim")
+            check_model_size(
+                lambda: cls(*args), source, fields="vq.codebook_size, vq.hidden_dim, vq.code_dim"
+            )
         except ConfigError as e:
             raise CheckpointError(str(e)) from None
         model = cls(*args)
