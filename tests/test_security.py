@@ -265,7 +265,7 @@ def _texts_with(folder: Path, needle: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_saved_folders_hold_no_local_paths(tmp_path, train_tiny):
+def test_saved_folders_hold_no_local_paths(tmp_path, train_tiny, text_cache_dir, monkeypatch):
     """Every kind of saved folder, trained from inputs at absolute paths: no path in its text files,
     and the folders still load on this machine."""
     from llmskel.data.synthetic import generate_sample
@@ -313,7 +313,9 @@ def test_saved_folders_hold_no_local_paths(tmp_path, train_tiny):
 
         for f in Path(runs["export"]).rglob("*.parquet"):
             assert str(tmp_path) not in str(pq.read_table(f).to_pylist())
-    # still usable here: the machine-local index knows where the local encoder and base model are
+    # still usable here: the machine-local index (in the cache train_tiny used) knows where the local
+    # encoder and base model are
+    monkeypatch.setenv("LLMSKEL_CACHE", str(text_cache_dir))
     _ENCODERS.clear()
     assert SkeletonModel.from_pretrained(runs["zs"]).classify([generate_sample("clap")], ["clap", "kick"])
     assert SkeletonLlm.from_pretrained(runs["llm"]).classes[:2] == ["wave right hand", "wave left hand"]
