@@ -31,7 +31,7 @@ from huggingface_hub import ModelCard, PyTorchModelHubMixin
 from torch import nn
 
 from . import __version__
-from .errors import CheckpointError, SkeletonFormatError
+from .errors import CheckpointError, ConfigError, SkeletonFormatError
 
 logger = logging.getLogger(__name__)
 
@@ -97,9 +97,14 @@ class SkeletonModel(
 
         if isinstance(config, dict):
             config = SkeletonModelConfig.from_json_dict(config)
+        from .trust import check_model_size
+
         self.config = config
         self.encoder = create_model(dict(config.model))
-        self.heads = build_heads(config.heads, feature_dim=self.encoder.feature_dim)
+        dim = self.encoder.feature_dim
+        check_model_size(lambda: build_heads(config.heads, feature_dim=dim), "model config 'heads'",
+                         fields="heads.*.out_features / hidden")  # fmt: skip
+        self.heads = build_heads(config.heads, feature_dim=dim)
 
     # --------------------------------------------------------------------------------------
     @property
@@ -212,15 +217,26 @@ class SkeletonModel(
     def _save_pretrained(self, save_directory: Path) -> None:
         from safetensors.torch import save_model
 
+        from .methods.zero_shot_text import public_text_record
+        from .trust import scrub_local_paths
+
         save_model(self, str(Path(save_directory) / WEIGHTS_NAME))
         # the config.json that the mixin writes comes from __init__'s arguments; write ours so
-        # that metrics added after construction (config.training) are kept
+        # that metrics added after construction (config.training) are kept. A folder is meant to be
+        # shared (push): local paths (text encoder folders, description files) become their names
+        d = dataclasses.asdict(self.config)
+        d["text"] = public_text_record(d.get("text") or {})
+        d = scrub_local_paths(d)
         with open(Path(save_directory) / CONFIG_NAME, "w", encoding="utf-8") as f:
-            json.dump(dataclasses.asdict(self.config), f, indent=2)
-        (Path(save_directory) / "README.md").write_text(render_model_card(self.config), encoding="utf-8")
+            json.dump(d, f, indent=2)
+        card = render_model_card(SkeletonModelConfig.from_json_dict(d))
+        (Path(save_directory) / "README.md").write_text(card, encoding="utf-8")
 
     def generate_model_card(self, *args, **kwargs) -> ModelCard:
-        return ModelCard(render_model_card(self.config))
+        from .trust import scrub_local_paths
+
+        cfg = SkeletonModelConfig.from_json_dict(scrub_local_paths(dataclasses.asdict(self.config)))
+        return ModelCard(render_model_card(cfg))
 
     @classmethod
     def _decode_arg(cls, expected_type, value):
@@ -238,7 +254,12 @@ class SkeletonModel(
         map_location = kwargs.pop("map_location", "cpu")
         raw, cfg_path = read_folder_config(folder, "an llmskel model folder")
         config = SkeletonModelConfig.from_json_dict(raw, source=str(cfg_path))
-        model = cls(config)
+        try:
+            model = cls(config)
+        except (ConfigError, TypeError, ValueError) as e:
+            if isinstance(e, CheckpointError):
+                raise
+            raise CheckpointError(f"{cfg_path}: {' '.join(str(e).split())}") from None
         load_weights_strict(model, folder / WEIGHTS_NAME, map_location=map_location)
         model.eval()
         model.name_or_path = model_id  # named in error messages (e.g. a model without a text side)

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SkeletonFormatError
+from ..trust import public_name, scrub_local_paths
 from .layouts import get_layout
 from .sample import BaseSkeletonDataset, SkeletonDataset, SkeletonSample
 
@@ -71,9 +72,9 @@ def _row(s: SkeletonSample, num_bodies: int, index: int) -> dict[str, Any]:
         "subject": s.subject,
         "view": s.view,
         "setup": s.setup,
-        "source": s.source,
+        "source": public_name(s.source),  # exports are shared: the file's name, not where it lay here
         "layout": s.layout,
-        "extra": json.dumps(_jsonable(extra)),
+        "extra": json.dumps(scrub_local_paths(_jsonable(extra))),
     }
 
 

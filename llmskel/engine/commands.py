@@ -163,6 +163,13 @@ def ensemble_scores(files: list[str], weights: list[float] | None, softmax: bool
     fused, ref_labels, ref_idx, ref_classes = None, None, None, None
     per = []
     for f, w in zip(files, weights):
+        from ..errors import SkeletonFormatError
+        from ..trust import check_npz_members
+
+        try:
+            check_npz_members(f)  # claimed sizes against the file and the limit, before reading
+        except SkeletonFormatError as e:
+            raise CheckpointError(str(e)) from None
         try:
             z = np.load(f, allow_pickle=False)
             s, y, idx, classes = z["scores"], z["labels"], z["indices"], list(z["classes"])

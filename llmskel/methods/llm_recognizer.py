@@ -417,18 +417,32 @@ class SkeletonLlm(nn.Module):
         return self
 
     def folder_config(self) -> dict[str, Any]:
-        return {
-            "type": FOLDER_TYPE,
-            "llm": dataclasses.asdict(self.cfg),
-            "classes": self.classes,
-            "fingerprint": self.fingerprint,
-            "merged": self.merged,
-            "output_vocab": self.output_vocab,
-            "prompt": {"chat": self.prompt.chat, "prefix": self.prompt.prefix, "suffix": self.prompt.suffix},
-            "vq": self.vq.folder_config(),
-            "training": self.training_record,
-            "llmskel_version": __version__,
-        }
+        """What ``config.json`` holds: no local paths (folders are shared) and never an opt-in to run code."""
+        from ..trust import public_name, scrub_local_paths
+
+        llm = dataclasses.asdict(self.cfg)
+        llm["base_model"] = public_name(llm["base_model"])
+        llm["vq_tokenizer"] = public_name(llm["vq_tokenizer"])
+        llm["trust_remote_code"] = False  # only the caller of from_pretrained may enable it
+        fingerprint = dict(self.fingerprint, name=public_name(self.fingerprint.get("name")))
+        return scrub_local_paths(
+            {
+                "type": FOLDER_TYPE,
+                "llm": llm,
+                "classes": self.classes,
+                "fingerprint": fingerprint,
+                "merged": self.merged,
+                "output_vocab": self.output_vocab,
+                "prompt": {
+                    "chat": self.prompt.chat,
+                    "prefix": self.prompt.prefix,
+                    "suffix": self.prompt.suffix,
+                },
+                "vq": self.vq.folder_config(),
+                "training": self.training_record,
+                "llmskel_version": __version__,
+            }
+        )
 
     def save_pretrained(self, folder: str | os.PathLike, training: dict[str, Any] | None = None) -> Path:
         from safetensors.torch import save_file
@@ -445,17 +459,30 @@ class SkeletonLlm(nn.Module):
         (folder / CONFIG_NAME).write_text(
             json.dumps(self.folder_config(), indent=2, default=str), encoding="utf-8"
         )
+        if not self.merged:  # the folder names the base model by its folder name: remember where it is here
+            from ..trust import is_local_path, remember_local
+
+            if is_local_path(str(self.cfg.base_model)) or Path(str(self.cfg.base_model)).is_dir():
+                remember_local(
+                    _base_key(self.fingerprint), str(Path(self.cfg.base_model).expanduser().resolve())
+                )
         (folder / "README.md").write_text(_model_card(self), encoding="utf-8")
         return folder
 
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike, base_model: str | None = None, gguf_file: str | None = None,
-                        force_base: bool = False, map_location: str = "cpu") -> SkeletonLlm:  # fmt: skip
+                        force_base: bool = False, map_location: str = "cpu",
+                        trust_remote_code: bool = False) -> SkeletonLlm:  # fmt: skip
         """Load a recognizer folder (or Hub id) strictly onto its base model (``base_model`` overrides
-        where that is; a different base model is refused unless ``force_base``)."""
+        where that is; a different base model is refused unless ``force_base``).
+
+        The folder is untrusted input: a base model, tokenizer or merged LM that carries its own Python
+        code is refused before anything is imported, unless the caller passes ``trust_remote_code=True``
+        (``llmskel recognize --trust-remote-code``). The folder's own ``llm.trust_remote_code`` is ignored."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from ..hub import load_weights_strict, resolve_model_folder
+        from ..trust import check_remote_code, recall_local
 
         path = resolve_model_folder(str(folder))
         cfg_path = path / CONFIG_NAME
@@ -469,17 +496,36 @@ class SkeletonLlm(nn.Module):
             raise CheckpointError(f"{cfg_path}: not an LLM recognizer (type {raw.get('type')!r}); "
                                   "GCN model folders load with llmskel.hub.SkeletonModel")  # fmt: skip
         cfg = from_dict(LlmConfig, raw["llm"], prefix="llm")
+        if cfg.trust_remote_code and not trust_remote_code:
+            logger.warning("%s: the folder asks for trust_remote_code; ignored (only the caller can allow it)",
+                           cfg_path)  # fmt: skip
+        cfg.trust_remote_code = bool(trust_remote_code)
+        merged = bool(raw.get("merged"))
+        name = base_model or cfg.base_model
+        if not merged and not base_model:  # a local base model is recorded by its folder name only
+            local = recall_local(_base_key(raw.get("fingerprint") or {}))
+            if isinstance(local, str) and Path(local).is_dir():
+                name = local
+        gguf = gguf_file if base_model else (gguf_file or cfg.gguf_file)
+        # every piece that transformers would load is checked before any of it is read
+        check_remote_code(path / "tokenizer", trust_remote_code, what=f"{path}: tokenizer")
+        if merged:
+            check_remote_code(path / "lm", trust_remote_code, what=f"{path}: merged language model")
+        else:
+            from ..text.describe import resolve_llm
+
+            check_remote_code(resolve_llm(name, gguf)[0], trust_remote_code,
+                              what=f"{path}: base model")  # fmt: skip
         vq = SkeletonVQTokenizer.from_folder_config(raw["vq"], source=f"{cfg_path} (vq)")
-        tok = AutoTokenizer.from_pretrained(str(path / "tokenizer"))
+        tok = AutoTokenizer.from_pretrained(str(path / "tokenizer"), trust_remote_code=trust_remote_code)
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token
-        if raw.get("merged"):
-            lm = AutoModelForCausalLM.from_pretrained(str(path / "lm"), dtype=torch.float32).eval()
+        if merged:
+            lm = AutoModelForCausalLM.from_pretrained(str(path / "lm"), dtype=torch.float32,
+                                                      trust_remote_code=trust_remote_code).eval()  # fmt: skip
             actual = base_fingerprint(lm, "lm")
         else:
-            name = base_model or cfg.base_model
-            gguf = gguf_file if base_model else (gguf_file or cfg.gguf_file)
-            lm, _ = load_base_lm(name, gguf, cfg.trust_remote_code, cfg.dtype)
+            lm, _ = load_base_lm(name, gguf, trust_remote_code, cfg.dtype)
             actual = base_fingerprint(lm, name, gguf)
         check_fingerprint(raw["fingerprint"], actual, str(path), force=force_base)
         model = cls(lm, tok, vq, cfg, raw["classes"], raw["fingerprint"], merged=bool(raw.get("merged")),
@@ -487,6 +533,12 @@ class SkeletonLlm(nn.Module):
         load_weights_strict(model, path / WEIGHTS_NAME, map_location=map_location)
         model.training_record = dict(raw.get("training") or {})
         return model.eval()
+
+
+def _base_key(fingerprint: dict[str, Any]) -> str:
+    """Key of a base model in the machine-local index (:func:`llmskel.trust.remember_local`)."""
+    probe = ",".join(f"{x:.6g}" for x in fingerprint.get("weights_probe") or [])
+    return f"llm-base:{fingerprint.get('config_sha256')}:{probe}" if fingerprint.get("config_sha256") else ""
 
 
 def _drop_frozen_base(module: SkeletonLlm, state_dict, prefix: str, local_metadata) -> None:
@@ -524,7 +576,9 @@ def _model_card(model: SkeletonLlm) -> str:
     rows = "\n".join(
         f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()
     )
-    fp = model.fingerprint
+    from ..trust import public_name
+
+    fp = dict(model.fingerprint, name=public_name(model.fingerprint.get("name")))
     return "\n".join([
         "---", "library_name: llmskel", "tags:", "- skeleton-based-action-recognition", "- llm", "- lora", "---", "",
         f"# {tr.get('name', 'LLM action recognizer')}: a causal LM that reads skeleton action sentences", "",

@@ -28,7 +28,7 @@ def cmd_recognize(args: argparse.Namespace) -> int:
     from .llm_recognizer import SkeletonLlm
 
     model = SkeletonLlm.from_pretrained(args.model, base_model=args.base_model, gguf_file=args.gguf_file,
-                                        force_base=args.force_base)  # fmt: skip
+                                        force_base=args.force_base, trust_remote_code=args.trust_remote_code)  # fmt: skip
     samples, names = [], []
     for path in args.inputs:
         for i, s in enumerate(
@@ -80,6 +80,11 @@ def register(sub) -> None:
         "--force-base", action="store_true", help="load onto a base model other than the trained one"
     )
     p.add_argument("--allow-pickle", action="store_true", help="allow pyskl .pkl inputs (runs pickle code)")
+    p.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="allow the base model's own Python code (auto_map) to run; only for a source you trust",
+    )
     p.add_argument("--show-sentence", action="store_true", help="print each input's action sentence")
     add_json_flag(p)
     p.set_defaults(func=cmd_recognize)

@@ -147,7 +147,12 @@ def get_text_encoder(record: Mapping[str, Any]):
     """The frozen text encoder a model records (``{"spec", "dim", "fingerprint", options}``), built once
     per process; a different fingerprint (same name, other weights) is logged as a warning."""
     from ..text.encoders import build_text_encoder
+    from ..trust import recall_local
 
+    # saved folders name a local encoder by its folder name only: where it lives on this machine
+    local = recall_local(text_encoder_key(record))
+    if isinstance(local, dict) and local.get("spec"):
+        record = {**record, **{k: local.get(k) for k in ("spec", "pretrained", "gguf_file")}}
     key = (record["spec"], record.get("pretrained"), record.get("gguf_file"), record.get("max_length"))
     enc = _ENCODERS.get(key)
     if enc is None:
@@ -159,6 +164,32 @@ def get_text_encoder(record: Mapping[str, Any]):
             logger.warning("text encoder %s: weights differ from the ones the model was trained with "
                            "(fingerprint %s, recorded %s)", enc.spec, enc.fingerprint(), want)  # fmt: skip
     return enc
+
+
+def text_encoder_key(record: Mapping[str, Any]) -> str:
+    """Key of a text encoder in the machine-local index (:func:`llmskel.trust.remember_local`)."""
+    return f"text-encoder:{record.get('fingerprint')}" if record.get("fingerprint") else ""
+
+
+def public_text_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A text-side record for a saved folder: local paths reduced to names; the local encoder's place
+    is noted on this machine so that the folder still loads here."""
+    from ..trust import remember_local, scrub_local_paths
+
+    public = scrub_local_paths(dict(record))
+    for enc in _encoder_records(record):
+        if scrub_local_paths(enc) != enc:
+            remember_local(
+                text_encoder_key(enc), {k: enc.get(k) for k in ("spec", "pretrained", "gguf_file")}
+            )
+    return public
+
+
+def _encoder_records(obj: Any) -> list[dict[str, Any]]:
+    if isinstance(obj, Mapping):
+        found = [dict(obj)] if "spec" in obj and "fingerprint" in obj else []
+        return found + [r for v in obj.values() for r in _encoder_records(v)]
+    return []
 
 
 @dataclass

@@ -24,6 +24,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import ConfigError
+from ..trust import check_model_size, check_positive_ints
 
 _ARCHS: dict[str, type[nn.Module]] = {}
 _BUILTIN_ARCH_MODULES = ("llmskel.models.stgcn", "llmskel.models.ctrgcn")
@@ -129,6 +130,19 @@ def resolve_config(config: dict[str, Any], source: str = "model config") -> dict
     return resolved
 
 
+# constructor arguments that must be integers >= 1 (lists: every element); num_classes may be 0
+POSITIVE_INT_KEYS = ("in_channels", "num_bodies", "base_channels", "stage_blocks", "temporal_kernel", "dilations",
+                     "rel_reduction")  # fmt: skip
+
+
+def check_model_values(config: dict[str, Any], source: str) -> None:
+    """Integer sizes of a resolved config are integers in range (an error naming the key otherwise)."""
+    check_positive_ints(config, [k for k in POSITIVE_INT_KEYS if k in config], source)
+    nc = config.get("num_classes", 0)
+    if isinstance(nc, bool) or not isinstance(nc, int) or nc < 0:
+        raise ConfigError(f"{source}: key 'num_classes' must be an integer >= 0, got {nc!r}")
+
+
 def create_model(name: str | Path | dict[str, Any], **overrides: Any) -> nn.Module:
     """Build an encoder.
 
@@ -164,6 +178,10 @@ def create_model(name: str | Path | dict[str, Any], **overrides: Any) -> nn.Modu
     config.update(overrides)
     resolved = resolve_config(config, source)
     kwargs = {k: v for k, v in resolved.items() if k != "arch"}
-    model = _arch_class(resolved["arch"])(**kwargs)
+    cls = _arch_class(resolved["arch"])
+    check_model_values(resolved, source)
+    # a config from outside can ask for any size: count on the meta device before allocating
+    check_model_size(lambda: cls(**kwargs), source, fields="base_channels, stage_blocks, num_classes")
+    model = cls(**kwargs)
     model.config = resolved
     return model

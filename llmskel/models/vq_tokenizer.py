@@ -450,7 +450,17 @@ class SkeletonVQTokenizer(nn.Module):
             vq = from_dict(VQConfig, d["vq"], prefix="vq")
         except ConfigError as e:
             raise CheckpointError(f"{source}: {e}") from None
-        model = cls(vq, d["layout"], d["channels"], d["num_frames"], d["num_bodies"], d.get("preprocessing"))
+        from ..trust import check_model_size, check_positive_ints
+
+        check_positive_ints(d, ["channels", "num_frames", "num_bodies"], source)
+        args = (vq, d["layout"], d["channels"], d["num_frames"], d["num_bodies"], d.get("preprocessing"))
+        try:
+            check_model_size(
+                lambda: cls(*args), source, fields="vq.codebook_size, vq.hidden_dim, vq.code_dim"
+            )
+        except ConfigError as e:
+            raise CheckpointError(str(e)) from None
+        model = cls(*args)
         model.training_record = dict(d.get("training") or {})
         return model
 

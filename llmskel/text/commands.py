@@ -52,7 +52,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
     describer = Describer(
         args.llm, gguf_file=args.gguf_file, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
         sample=args.sample, seed=args.seed, retries=args.retries, cache=cache,
-        progress=not args.json and sys.stderr.isatty(),
+        progress=not args.json and sys.stderr.isatty(), trust_remote_code=args.trust_remote_code,
     )  # fmt: skip
     report = describer.describe(labels)
     out = report.descriptions.save(args.out) if len(report.descriptions) else None
@@ -122,6 +122,11 @@ def register(sub) -> None:
     )
     p.add_argument("--out", required=True, help="description file to write (JSON)")
     p.add_argument("--gguf-file", help="GGUF file name inside the --llm folder / repository")
+    p.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="allow the --llm model's own Python code to run (only for a source you trust)",
+    )
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--max-new-tokens", type=int, default=48)
     p.add_argument("--sample", action="store_true", help="sample (with --seed) instead of greedy decoding")

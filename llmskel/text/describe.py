@@ -39,6 +39,7 @@ import torch
 
 from ..data.layouts import PART_NAMES
 from ..errors import LlmskelError
+from ..trust import public_name
 from .descriptions import ClassDescription, DescriptionSet, make_header
 from .resources import PART_NOUNS, Template, load_template
 
@@ -89,10 +90,14 @@ def load_causal_lm(
     """(model in eval mode, tokenizer with a pad token) for a folder, Hub id or GGUF file."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from ..trust import check_remote_code
+
     path, gguf = resolve_llm(name, gguf_file)
+    # custom code is refused here, before transformers reads the folder; transformers is told
+    # explicitly too (it would otherwise ask on a terminal)
+    check_remote_code(path, trust_remote_code, what="language model")
     kw: dict = {"gguf_file": gguf} if gguf else {}
-    if trust_remote_code:
-        kw["trust_remote_code"] = True
+    kw["trust_remote_code"] = bool(trust_remote_code)
     try:
         tok = AutoTokenizer.from_pretrained(path, **kw)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kw)
@@ -403,9 +408,11 @@ class Describer:
                  batch_size: int = 8, max_new_tokens: int = 48, sample: bool = False, seed: int = 0,
                  retries: int = 2, cache: str | os.PathLike | None | bool = True,
                  templates: dict[str, str] | None = None, progress: bool = True,
-                 max_entropy: float = 0.7):  # fmt: skip
+                 max_entropy: float = 0.7, trust_remote_code: bool = False):  # fmt: skip
         if isinstance(llm, str):
-            self.model, self.tokenizer = load_causal_lm(llm, gguf_file=gguf_file)
+            self.model, self.tokenizer = load_causal_lm(
+                llm, gguf_file=gguf_file, trust_remote_code=trust_remote_code
+            )
             _, gguf = resolve_llm(llm, gguf_file)
             self.model_id = model_id or (llm + (f"#{gguf}" if gguf else ""))
         else:
@@ -529,7 +536,7 @@ class Describer:
                 list(got["synonyms"].result or []), [got["sentence"].result] if got["sentence"].result else [],
             )  # fmt: skip
         header = make_header(
-            "llmskel describe", model=self.model_id,
+            "llmskel describe", model=public_name(self.model_id),
             templates={k: t.tag for k, t in self.templates.items() if k != "contrast"},
             decoding={"sample": self.sample, "seed": self.seed, "max_new_tokens": self.max_new_tokens,
                       "retries": self.retries},

@@ -201,10 +201,13 @@ class SentenceEncoder(TextEncoder):
         super().__init__(name, trainable, {"max_length": max_length})
         from transformers import AutoModel, AutoTokenizer
 
+        from ..trust import NO_OPT_IN, check_remote_code
+
         self.path = resolve_sentence_model(name)
+        check_remote_code(self.path, False, what=f"text encoder {self.spec!r}:", how=NO_OPT_IN)
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(self.path)
-            self.model = AutoModel.from_pretrained(self.path, dtype=torch.float32)
+            self.tokenizer = AutoTokenizer.from_pretrained(self.path, trust_remote_code=False)
+            self.model = AutoModel.from_pretrained(self.path, dtype=torch.float32, trust_remote_code=False)
         except (OSError, ValueError) as e:
             raise _hub_error(self.spec, self.path, e) from None
         self.pooling = "mean"
@@ -273,6 +276,7 @@ class OpenClipEncoder(TextEncoder):
                 f"text encoder {self.spec!r}: pretrained={pretrained!r} is a folder; write "
                 f"'local-dir:{pretrained}' (a folder with open_clip_config.json) or give a weights file"
             )
+        _check_open_clip_code(self.spec, model_name)
         try:
             model = open_clip.create_model(model_name, pretrained=pretrained)
         except (RuntimeError, ValueError) as e:
@@ -318,6 +322,30 @@ class OpenClipEncoder(TextEncoder):
     def _embed(self, texts: list[str]) -> torch.Tensor:
         tokens = self.tokenizer(texts).to(self.device)
         return self.model.encode_text(tokens)
+
+
+def _check_open_clip_code(spec: str, model_name: str) -> None:
+    """open_clip builds Hugging Face text towers (``text_cfg.hf_model_name``) and tokenizers through
+    transformers: refuse ones that carry custom code (never opted into for text encoders)."""
+    import open_clip
+
+    from ..trust import NO_OPT_IN, _hub_file, _read_json, check_remote_code
+
+    cfg = None
+    if model_name.startswith("local-dir:"):
+        cfg = _read_json(Path(model_name[len("local-dir:") :]).expanduser() / "open_clip_config.json")
+        cfg = (cfg or {}).get("model_cfg", cfg)
+    elif model_name.startswith("hf-hub:"):
+        f = _hub_file(model_name[len("hf-hub:") :], "open_clip_config.json")
+        cfg = _read_json(f) if f is not None else None
+        cfg = (cfg or {}).get("model_cfg", cfg)
+    else:
+        cfg = open_clip.get_model_config(model_name)
+    text = (cfg or {}).get("text_cfg") or {}
+    for key in ("hf_model_name", "hf_tokenizer_name"):
+        name = text.get(key)
+        if isinstance(name, str) and name:
+            check_remote_code(name, False, what=f"text encoder {spec!r}: {key}", how=NO_OPT_IN)
 
 
 # ----------------------------------------------------------------------------------------------

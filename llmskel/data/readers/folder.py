@@ -68,6 +68,8 @@ _CSV_COLUMNS = ("file", "label", "subject", "view", "setup", "split", "_line")
 
 def read_array_file(path: str | os.PathLike, layout: str | None = None) -> tuple[np.ndarray, str]:
     """Read one ``.npy`` / ``.npz`` skeleton array as float32 (T, M, V, C), and its layout."""
+    from ...trust import check_npy_header, check_npz_members
+
     path = Path(path)
     try:
         if path.suffix.lower() == ".npz":
@@ -78,8 +80,10 @@ def read_array_file(path: str | os.PathLike, layout: str | None = None) -> tuple
                     raise SkeletonFormatError(
                         path, f"several arrays ({', '.join(keys)}) and none named {', '.join(_NPZ_KEYS)}"
                     )
+                check_npz_members(path, [key])  # the header's claimed size, before reading the data
                 arr = z[key]
         else:
+            check_npy_header(path)  # the header's claimed size, before reading the data
             arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
         raise SkeletonFormatError(path, f"cannot read array file ({e})") from None
