@@ -746,11 +746,7 @@ def models(tmp_path_factory) -> dict[str, Path]:
     return make_models(tmp_path_factory.mktemp("models"))
 
 
-# checked before allocating in read_array_file by the memory-bomb work of issue 13 (another branch)
-PENDING = {
-    "npy-huge-shape-claim": "the .npy size check before allocating is done on another branch",
-    "npy-npz-garbage": "read_array_file (edited on another branch) lets zipfile.BadZipFile through",
-}
+PENDING: dict[str, str] = {}  # cases known to fail, with the reason (none at present)
 
 
 @pytest.mark.parametrize(

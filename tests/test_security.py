@@ -240,7 +240,7 @@ def test_npy_header_claiming_a_huge_shape_is_skipped_and_reported(tmp_path):
 def test_npz_and_object_arrays_are_refused(tmp_path):
     from llmskel.data.readers.folder import read_array_file
 
-    np.savez(tmp_path / "ok.npz", data=np.zeros((4, 1, 25, 3), np.float32))
+    np.savez(tmp_path / "ok.npz", data=np.ones((4, 1, 25, 3), np.float32))
     assert read_array_file(tmp_path / "ok.npz")[0].shape == (4, 1, 25, 3)
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(SkeletonFormatError, match="Python objects"):

@@ -40,6 +40,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,7 @@ def read_array_file(path: str | os.PathLike, layout: str | None = None) -> tuple
         else:
             check_npy_header(path)  # the header's claimed size, before reading the data
             arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
         raise SkeletonFormatError(path, f"cannot read array file ({e})") from None
     if arr.ndim == 3:
         arr = arr[:, None]  # (T, V, C) -> (T, 1, V, C)
