@@ -53,7 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import __version__
-from ..config import from_dict
+from ..config import bounded, from_dict
 from ..errors import CheckpointError, ConfigError
 from ..models.vq_tokenizer import SkeletonVQTokenizer
 from .base import Method, register_method
@@ -75,9 +75,9 @@ CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
 
 @dataclass
 class LoraSettings:
-    r: int = 8
-    alpha: float = 16.0
-    dropout: float = 0.05
+    r: int = bounded(8, ge=1)
+    alpha: float = bounded(16.0, gt=0)
+    dropout: float = bounded(0.05, ge=0, lt=1)
     # module names (q_proj, v_proj, ...) or "all-linear"
     target_modules: list[str] | str = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
     init_weights: bool = True  # False: random B as well (tests of merging); True: B = 0, the base model
@@ -97,10 +97,10 @@ class LlmConfig:
     system_prompt: str = "You recognise human actions from skeleton motion codes."
     user_prompt: str = "Which action do these motion codes show? Answer with the action name.\n{sentence}"
     score: Literal["sum", "mean"] = "sum"  # label log-likelihood summed over its tokens, or their mean
-    max_new_tokens: int = 16  # open mode
-    code_lr_scale: float = 1.0  # learning-rate multiplier of the code embeddings / projection
-    score_chunk: int = 64  # (sample, label) rows scored at once (memory of the copied KV cache)
-    token_init_noise: float = 0.5  # tokens mode: new rows = mean + noise * std of the embeddings
+    max_new_tokens: int = bounded(16, ge=1)  # open mode
+    code_lr_scale: float = bounded(1.0, ge=0)  # learning-rate multiplier of the code embeddings / projection
+    score_chunk: int = bounded(64, ge=1)  # (sample, label) rows scored at once (memory of the copied KV cache)
+    token_init_noise: float = bounded(0.5, ge=0)  # tokens mode: new rows = mean + noise * std of the embeddings
 
     def validate(self) -> None:
         if self.lora.r < 1:
@@ -569,14 +569,17 @@ def _unwrap(model: nn.Module) -> SkeletonLlm:
     return extract_model_from_parallel(model)
 
 
-@register_method("llm")
+@register_method("llm", section="llm", config=LlmConfig)
 class LlmMethod(Method):
-    def __init__(self, cfg, bundle):
-        super().__init__(cfg, bundle)
-        self.llm_cfg = from_dict(LlmConfig, cfg.llm, prefix="llm")
-        if not self.llm_cfg.vq_tokenizer:
+    @classmethod
+    def check_config(cls, cfg) -> None:
+        if not cfg.llm.vq_tokenizer:
             raise ConfigError("config key 'llm.vq_tokenizer' is required: the folder of a skeleton tokenizer "
                               "trained with method: vq (for example runs/synthetic_vq/last)")  # fmt: skip
+
+    def __init__(self, cfg, bundle):
+        super().__init__(cfg, bundle)
+        self.llm_cfg: LlmConfig = self.settings
 
     def build_model(self) -> SkeletonLlm:
         src = self.llm_cfg.vq_tokenizer

@@ -37,13 +37,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import from_dict
+from ..config import bounded
 from ..data.layouts import PART_NAMES, get_layout
 from ..errors import ConfigError
 from ..hub import SkeletonModel, SkeletonModelConfig
 from ..text.encoders import DEFAULT_TEXT_ENCODER
 from .base import Method, register_method
-from .supervised import encoder_config, init_encoder_from, preprocessing_of
+from .supervised import check_model_section, encoder_config, init_encoder_from, preprocessing_of
 from .zero_shot_text import (
     TEXT_SOURCES,
     ZS_PROJ,
@@ -64,7 +64,7 @@ class ZeroShotConfig:
 
     split: str | None = None  # a named split (llmskel.data.zsl_splits.ZSL_SPLITS), or set `unseen`
     unseen: list[str] | None = None  # unseen class names (or 1-based numbers)
-    fold: int = 0  # rotating splits (nw-ucla_8_2, utkinect_8_2): which fold
+    fold: int = bounded(0, ge=0)  # rotating splits (nw-ucla_8_2, utkinect_8_2): which fold
     unseen_from: Literal["test", "all"] = "test"  # unseen samples of the protocol's test split, or all
     text_encoder: str = DEFAULT_TEXT_ENCODER
     text_pretrained: str | None = None
@@ -97,15 +97,19 @@ class ZeroShotConfig:
             raise ConfigError("config keys 'zeroshot.ce_weight' and 'zeroshot.part_weight' must be >= 0")
 
 
-@register_method("zeroshot")
+@register_method("zeroshot", section="zeroshot", config=ZeroShotConfig)
 class ZeroShotMethod(Method):
+    @classmethod
+    def check_config(cls, cfg) -> None:
+        check_model_section(cfg)
+
     def __init__(self, cfg, bundle):
         super().__init__(cfg, bundle)
         from ..data.zsl_splits import resolve_zsl_split
         from ..text.encoders import build_text_encoder
         from ..text.resources import load_label_prompts
 
-        self.zs: ZeroShotConfig = from_dict(ZeroShotConfig, cfg.zeroshot, prefix="zeroshot")
+        self.zs: ZeroShotConfig = self.settings
         z = self.zs
         self.all_classes = list(bundle.classes)
         self.seen, self.unseen = resolve_zsl_split(self.all_classes, z.split, z.unseen, z.fold)
