@@ -322,7 +322,9 @@ def _read_yaml(path: str | os.PathLike, chain: tuple[Path, ...] = ()) -> tuple[d
     base = data.pop("base", None)
     if base is not None:
         if not isinstance(base, str) or not base:
-            raise ConfigError(f"{origins[('base',)]}: 'base' must be a file name (relative to this file), got {base!r}")
+            raise ConfigError(
+                f"{origins[('base',)]}: 'base' must be a file name (relative to this file), got {base!r}"
+            )
         base_data, base_origins = _read_yaml(p.parent / base, (*chain, resolved))
         data = deep_update(base_data, data)
         origins = {**base_origins, **origins}

@@ -25,8 +25,10 @@ class AugmentConfig:
     shear: float = bounded(0.0, ge=0)  # off-diagonal shear coefficients drawn from [-shear, shear]
     noise: float = bounded(0.0, ge=0)  # std of Gaussian noise added to every coordinate
     joint_dropout: float = bounded(0.0, ge=0, lt=1)  # probability that a joint is zeroed for the whole sample
-    frame_dropout: float = bounded(0.0, ge=0, lt=1)  # probability that a frame is dropped before temporal resampling
-    flip: float = bounded(0.0, ge=0, le=1)  # probability of a left-right mirror (x negated, left/right joints swapped)
+    # probability that a frame is dropped before temporal resampling
+    frame_dropout: float = bounded(0.0, ge=0, lt=1)
+    # probability of a left-right mirror (x negated, left/right joints swapped)
+    flip: float = bounded(0.0, ge=0, le=1)
 
 
 @dataclass

@@ -52,7 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import __version__
+from .. import __version__, jsonio
 from ..config import bounded, from_dict
 from ..errors import CheckpointError, ConfigError
 from ..models.vq_tokenizer import SkeletonVQTokenizer
@@ -99,8 +99,10 @@ class LlmConfig:
     score: Literal["sum", "mean"] = "sum"  # label log-likelihood summed over its tokens, or their mean
     max_new_tokens: int = bounded(16, ge=1)  # open mode
     code_lr_scale: float = bounded(1.0, ge=0)  # learning-rate multiplier of the code embeddings / projection
-    score_chunk: int = bounded(64, ge=1)  # (sample, label) rows scored at once (memory of the copied KV cache)
-    token_init_noise: float = bounded(0.5, ge=0)  # tokens mode: new rows = mean + noise * std of the embeddings
+    # (sample, label) rows scored at once (memory of the copied KV cache)
+    score_chunk: int = bounded(64, ge=1)
+    # tokens mode: new rows = mean + noise * std of the embeddings
+    token_init_noise: float = bounded(0.5, ge=0)
 
     def validate(self) -> None:
         if self.lora.r < 1:
@@ -442,9 +444,7 @@ class SkeletonLlm(nn.Module):
         state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
         save_file(state, str(folder / WEIGHTS_NAME))
         self.tokenizer.save_pretrained(folder / "tokenizer")
-        (folder / CONFIG_NAME).write_text(
-            json.dumps(self.folder_config(), indent=2, default=str), encoding="utf-8"
-        )
+        (folder / CONFIG_NAME).write_text(jsonio.dumps(self.folder_config(), indent=2), encoding="utf-8")
         (folder / "README.md").write_text(_model_card(self), encoding="utf-8")
         return folder
 
@@ -468,7 +468,17 @@ class SkeletonLlm(nn.Module):
         if raw.get("type") != FOLDER_TYPE:
             raise CheckpointError(f"{cfg_path}: not an LLM recognizer (type {raw.get('type')!r}); "
                                   "GCN model folders load with llmskel.hub.SkeletonModel")  # fmt: skip
-        cfg = from_dict(LlmConfig, raw["llm"], prefix="llm")
+        missing = sorted({"llm", "vq", "classes", "fingerprint"} - set(raw))
+        if missing:
+            raise CheckpointError(f"{cfg_path}: missing keys {missing}; not a complete LLM recognizer folder")
+        names = raw["classes"]
+        if (not isinstance(names, list) or not names or not all(isinstance(c, str) and c for c in names)
+                or len(set(names)) != len(names)):  # fmt: skip
+            raise CheckpointError(f"{cfg_path}: 'classes' must be a list of distinct, non-empty names")
+        try:
+            cfg = from_dict(LlmConfig, raw["llm"], prefix="llm")
+        except ConfigError as e:
+            raise CheckpointError(f"{cfg_path}: {e}") from None
         vq = SkeletonVQTokenizer.from_folder_config(raw["vq"], source=f"{cfg_path} (vq)")
         tok = AutoTokenizer.from_pretrained(str(path / "tokenizer"))
         if tok.pad_token is None:

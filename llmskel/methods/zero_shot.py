@@ -41,6 +41,7 @@ from ..config import bounded
 from ..data.layouts import PART_NAMES, get_layout
 from ..errors import ConfigError
 from ..hub import SkeletonModel, SkeletonModelConfig
+from ..jsonio import dumps
 from ..text.encoders import DEFAULT_TEXT_ENCODER
 from .base import Method, register_method
 from .supervised import check_model_section, encoder_config, init_encoder_from, preprocessing_of
@@ -390,7 +391,7 @@ class ZeroShotMethod(Method):
                 data = json.loads(path.read_text())
                 data.update(metrics)
                 data.update(seen_classes=self.seen, unseen_classes=self.unseen, gzsl_sweep=sweep)
-                path.write_text(json.dumps(data, indent=2))
+                path.write_text(dumps(data, indent=2))
             logger.info("zero-shot: ZSL top-1 %.4f (chance %.4f); GZSL seen %.4f unseen %.4f H %.4f (gamma 0), "
                         "oracle H %.4f at gamma %.3f", metrics["zsl_top1"], metrics["chance_top1"],
                         metrics.get("gzsl_seen", float("nan")), metrics.get("gzsl_unseen", float("nan")),
