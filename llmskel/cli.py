@@ -30,6 +30,38 @@ def add_json_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of a table")
 
 
+def int_at_least(low: int):
+    """argparse type: an integer >= ``low`` (``--top-k 0`` is a usage error, not an empty answer)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+
+    parse.__name__ = f"int >= {low}"
+    return parse
+
+
+def number_in(low: float, high: float):
+    """argparse type: a finite number in [low, high] (NaN and infinities are refused)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid number: {text!r}") from None
+        if not low <= value <= high:  # also false for NaN
+            raise argparse.ArgumentTypeError(f"must be a number in [{low:g}, {high:g}], got {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
 def emit(args: argparse.Namespace, result: dict[str, Any], text: str | None = None) -> None:
     """Print ``result`` as one JSON object when ``--json`` was given, else ``text`` (or a key: value list).
 

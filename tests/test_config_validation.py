@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -356,3 +357,36 @@ def test_json_errors_are_one_object_on_stdout(tmp_path, capsys):
     assert main(["train", "train.batch_size=0", "--json", "--output-dir", str(tmp_path / "r")]) == 1
     obj = json.loads(capsys.readouterr().out)
     assert obj["command"] == "train" and "'train.batch_size' must be >= 1" in obj["error"]
+
+
+# ----------------------------------------------------------------------------------------------
+# command-line flags with bad values
+
+
+@pytest.mark.parametrize(
+    "argv, pattern",
+    [
+        (["predict", "--model", "m", "x.npy", "--top-k", "0"], r"argument --top-k: must be >= 1, got 0"),
+        (
+            ["eval", "--model", "m", "--data", "synthetic", "--batch-size", "-4"],
+            r"--batch-size: must be >= 1",
+        ),
+        (["ensemble", "a.npz", "--weights", "nan"], r"--weights: must be a number in"),
+        (
+            ["fewshot", "--model", "m", "--support", "s", "--query", "q", "--text-fusion", "2"],
+            r"--text-fusion",
+        ),
+        (["recognize", "--model", "m", "x.npy", "--batch-size", "0"], r"--batch-size: must be >= 1"),
+    ],
+)
+def test_bad_flag_values_are_usage_errors(argv, pattern, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    assert re.search(pattern, capsys.readouterr().err)
+
+
+def test_ensemble_of_a_non_score_file_is_a_clear_error(tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((3, 4), dtype=np.float32))
+    assert main(["ensemble", str(tmp_path / "x.npy")]) == 1
+    assert "x.npy: not a score file written by llmskel" in capsys.readouterr().err
