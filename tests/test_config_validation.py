@@ -390,3 +390,15 @@ def test_ensemble_of_a_non_score_file_is_a_clear_error(tmp_path, capsys):
     np.save(tmp_path / "x.npy", np.zeros((3, 4), dtype=np.float32))
     assert main(["ensemble", str(tmp_path / "x.npy")]) == 1
     assert "x.npy: not a score file written by llmskel" in capsys.readouterr().err
+
+
+def test_training_function_checks_a_config_built_in_python(tmp_path):
+    import dataclasses
+
+    from llmskel.engine.trainer import training_function
+
+    cfg = load_experiment(None, [f"output_dir={tmp_path / 'run'}"])
+    bad = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, batch_size=0))
+    with pytest.raises(ConfigError, match=r"'train.batch_size' must be >= 1, got 0"):
+        training_function(bad)
+    assert not (tmp_path / "run").exists()

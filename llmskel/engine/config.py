@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..config import bounded, load_config
+from ..config import bounded, from_dict, load_config, to_dict
 from ..data.config import DataConfig
 from ..errors import ConfigError
 
@@ -122,3 +122,9 @@ class ExperimentConfig:
 
 def load_experiment(path: str | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
     return load_config(ExperimentConfig, path, overrides)
+
+
+def check_experiment(cfg: ExperimentConfig) -> None:
+    """Check a config built in Python (not through :func:`load_experiment`) as strictly as a loaded
+    one: ranges, types, the method, its section and the model; raises :class:`ConfigError`."""
+    from_dict(type(cfg), to_dict(cfg))
