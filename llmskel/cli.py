@@ -30,33 +30,74 @@ def add_json_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of a table")
 
 
+def int_at_least(low: int):
+    """argparse type: an integer >= ``low`` (``--top-k 0`` is a usage error, not an empty answer)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+
+    parse.__name__ = f"int >= {low}"
+    return parse
+
+
+def number_in(low: float, high: float):
+    """argparse type: a finite number in [low, high] (NaN and infinities are refused)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid number: {text!r}") from None
+        if not low <= value <= high:  # also false for NaN
+            raise argparse.ArgumentTypeError(f"must be a number in [{low:g}, {high:g}], got {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
 def emit(args: argparse.Namespace, result: dict[str, Any], text: str | None = None) -> None:
-    """Print ``result`` as one JSON object when ``--json`` was given, else ``text`` (or a key: value list)."""
+    """Print ``result`` as one JSON object when ``--json`` was given, else ``text`` (or a key: value list).
+
+    The JSON is strict: a NaN or infinite number (a metric over no samples, a broken model) is
+    written as ``null``, never as the ``NaN`` token that JSON parsers refuse."""
     if getattr(args, "json", False):
-        sys.stdout.write(json.dumps(result, default=_json_default) + "\n")
+        from .jsonio import dumps
+
+        sys.stdout.write(dumps(result) + "\n")
         return
     if text is None:
         text = "\n".join(f"{k}: {v}" for k, v in result.items())
     print(text)
 
 
-def _json_default(o: Any) -> Any:
-    try:
-        import numpy as np
+def emit_error(command: str | None, message: str) -> None:
+    """With ``--json``: the one JSON object on stdout when a command fails (the line on stderr stays)."""
+    sys.stdout.write(json.dumps({"error": message, "command": command}) + "\n")
+    sys.stdout.flush()
 
-        if isinstance(o, np.generic):
-            return o.item()
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-    except ImportError:  # pragma: no cover
-        pass
-    return str(o)
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser that, under ``--json``, also reports usage errors as one JSON object."""
+
+    json_errors = False
+
+    def error(self, message: str):  # type: ignore[override]
+        if _Parser.json_errors:
+            emit_error(self.prog.removeprefix("llmskel").strip() or None, message)
+        super().error(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="llmskel",
         description="Skeleton-based action recognition with language: train, evaluate, zero-shot, few-shot, LLM.",
     )
@@ -75,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    _Parser.json_errors = "--json" in argv
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -92,11 +135,13 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         rc = args.func(args)
-    except (LlmskelError, FileNotFoundError, KeyError) as e:
+    except (LlmskelError, OSError, KeyError) as e:
         # expected user-facing errors: one clear line, no traceback (use -v for one)
+        msg = str(e.args[0] if isinstance(e, KeyError) and e.args else e)
+        if getattr(args, "json", False):
+            emit_error(args.command, msg)
         if args.verbose:
             raise
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"llmskel {args.command}: error: {msg}", file=sys.stderr)
         return 1
     return int(rc or 0)

@@ -8,6 +8,7 @@ can catch one type, record it in their report and go on.
 from __future__ import annotations
 
 import os
+import re
 
 
 class LlmskelError(Exception):
@@ -28,7 +29,17 @@ class SkeletonFormatError(LlmskelError, ValueError):
 
 
 class ConfigError(LlmskelError, ValueError):
-    """A configuration key or value is wrong: names the key and lists what is valid."""
+    """A configuration key or value is wrong: names the key and lists what is valid.
+
+    ``key`` (``"train.batch_size"``; read from a message that says ``config key '...'`` when not
+    given) lets the config loader add the file and line where that key was set."""
+
+    def __init__(self, message: str = "", key: str | None = None):
+        super().__init__(message)
+        if key is None:
+            m = re.search(r"config keys? '([^']+)'", str(message))
+            key = m.group(1) if m else None
+        self.key = key
 
 
 class CheckpointError(LlmskelError, ValueError):

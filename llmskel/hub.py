@@ -77,7 +77,37 @@ class SkeletonModelConfig:
                    and f.default_factory is dataclasses.MISSING]  # fmt: skip
         if missing:
             raise CheckpointError(f"{source}: missing keys {missing}; is this an llmskel model folder?")
-        return cls(**d)
+        cfg = cls(**d)
+        cfg.check(source)
+        return cfg
+
+    def check(self, source: str = CONFIG_NAME) -> None:
+        """Refuse a config that would load into a model that answers wrongly or fails later: the
+        class list must name each of the classifier's outputs once, and the method must exist."""
+        for key, tp in (("model", dict), ("classes", list), ("layout", str), ("method", str),
+                        ("preprocessing", dict), ("heads", dict), ("text", dict), ("training", dict)):  # fmt: skip
+            if not isinstance(getattr(self, key), tp):
+                raise CheckpointError(
+                    f"{source}: key {key!r} must be a {tp.__name__}, got {getattr(self, key)!r}"
+                )
+        if not all(isinstance(c, str) and c for c in self.classes):
+            raise CheckpointError(f"{source}: 'classes' must be a list of non-empty names")
+        dup = sorted({c for c in self.classes if self.classes.count(c) > 1})
+        if dup:
+            raise CheckpointError(f"{source}: 'classes' names {dup} more than once")
+        n = self.model.get("num_classes")
+        if n and len(self.classes) != n:
+            raise CheckpointError(
+                f"{source}: 'classes' lists {len(self.classes)} names but the classifier has "
+                f"model.num_classes = {n} outputs; the folder is inconsistent (edit one to match the other)"
+            )
+        from .methods.base import list_methods
+
+        known = list_methods()
+        if self.method not in known:
+            raise CheckpointError(
+                f"{source}: unknown method {self.method!r}; known methods: {', '.join(known)}"
+            )
 
 
 class SkeletonModel(
@@ -224,11 +254,12 @@ class SkeletonModel(
         # the config.json that the mixin writes comes from __init__'s arguments; write ours so
         # that metrics added after construction (config.training) are kept. A folder is meant to be
         # shared (push): local paths (text encoder folders, description files) become their names
+        from .jsonio import dumps
+
         d = dataclasses.asdict(self.config)
         d["text"] = public_text_record(d.get("text") or {})
         d = scrub_local_paths(d)
-        with open(Path(save_directory) / CONFIG_NAME, "w", encoding="utf-8") as f:
-            json.dump(d, f, indent=2)
+        (Path(save_directory) / CONFIG_NAME).write_text(dumps(d, indent=2), encoding="utf-8")
         card = render_model_card(SkeletonModelConfig.from_json_dict(d))
         (Path(save_directory) / "README.md").write_text(card, encoding="utf-8")
 
@@ -313,6 +344,13 @@ def resolve_model_folder(model_id: str, revision: str | None = None, token: str 
         ) from None
     except HfHubHTTPError as e:
         raise CheckpointError(f"could not download {model_id!r} from the Hub: {e}") from None
+    except Exception as e:
+        if not is_network_error(e):
+            raise
+        raise CheckpointError(
+            f"could not reach the Hugging Face Hub to download {model_id!r} ({type(e).__name__}: {e}); "
+            "check the network, or pass a local model folder"
+        ) from None
 
 
 def load_weights_strict(model: nn.Module, path: Path, map_location: str = "cpu") -> None:
@@ -340,6 +378,13 @@ def load_weights_strict(model: nn.Module, path: Path, map_location: str = "cpu")
         if shapes:
             parts.append("shape mismatches " + "; ".join(sorted(shapes)[:10]))
         raise CheckpointError(f"{path}: weights do not match the model config: " + ", ".join(parts))
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise CheckpointError(
+            f"{path}: {len(bad)} weight tensors hold NaN or infinite values ({', '.join(sorted(bad)[:5])}"
+            f"{' ...' if len(bad) > 5 else ''}); the model would give meaningless scores. Re-save it from "
+            "a healthy checkpoint"
+        )
     model.load_state_dict(state, strict=True)
 
 
@@ -365,9 +410,27 @@ def push_model(
         ) from None
     except HfHubHTTPError as e:
         raise CheckpointError(f"cannot push to {repo_id!r}: {e}") from None
-    except (OSError, ConnectionError) as e:
-        raise CheckpointError(f"cannot reach the Hugging Face Hub to push {repo_id!r}: {e}") from None
+    except Exception as e:
+        if not is_network_error(e):
+            raise
+        raise CheckpointError(
+            f"cannot reach the Hugging Face Hub to push {repo_id!r} ({type(e).__name__}: {e}); "
+            "check the network (and HF_ENDPOINT / proxy settings), then retry"
+        ) from None
     return str(getattr(info, "commit_url", info))
+
+
+# transport failures of the HTTP clients huggingface_hub may use (httpx, its forks, requests, urllib3)
+_NETWORK_ERROR_NAMES = {"TransportError", "NetworkError", "ConnectError", "TimeoutException", "ProxyError",
+                        "ConnectionError", "ConnectTimeout", "ReadTimeout", "Timeout", "NewConnectionError",
+                        "MaxRetryError"}  # fmt: skip
+
+
+def is_network_error(e: BaseException) -> bool:
+    """True for a failure to reach a server (refused, unreachable, timed out, DNS), whatever the client."""
+    if isinstance(e, (OSError, ConnectionError, TimeoutError)):
+        return True
+    return any(t.__name__ in _NETWORK_ERROR_NAMES for t in type(e).__mro__)
 
 
 def render_model_card(cfg: SkeletonModelConfig) -> str:

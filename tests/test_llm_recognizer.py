@@ -257,9 +257,9 @@ def test_tokenizer_trained_on_other_preprocessing_is_refused(root, tmp_path):
         ConfigError, match=r"trained on other inputs: data.num_frames: tokenizer 16 vs experiment 20"
     ):
         training_function(cfg)
-    cfg = load_experiment(None, [*ours, "llm.vq_tokenizer=null"])
+    # a missing tokenizer is refused when the config loads, before any data is read
     with pytest.raises(ConfigError, match="'llm.vq_tokenizer' is required"):
-        training_function(cfg)
+        load_experiment(None, [*ours, "llm.vq_tokenizer=null"])
 
 
 # ----------------------------------------------------------------------------------------------

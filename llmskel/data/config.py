@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..config import bounded
 from ..errors import ConfigError
 
 # a registered dataset name or alias (llmskel.data.datasets: synthetic, cache, hf, ntu, utkinect, nw-ucla,
@@ -22,22 +23,24 @@ class AugmentConfig:
     # angle in 2D), or a list [x, y, z] of per-axis bounds, e.g. [30, 60, 0] for strong changes of
     # viewpoint about the vertical axis without rolling the body over
     rotate: float | list[float] = 0.0
-    scale: float = 0.0  # isotropic scale drawn from [1 - scale, 1 + scale]
-    shear: float = 0.0  # off-diagonal shear coefficients drawn from [-shear, shear]
-    noise: float = 0.0  # std of Gaussian noise added to every coordinate
-    joint_dropout: float = 0.0  # probability that a joint is zeroed for the whole sample
-    frame_dropout: float = 0.0  # probability that a frame is dropped before temporal resampling
-    flip: float = 0.0  # probability of a left-right mirror (x negated, left/right joints swapped)
+    scale: float = bounded(0.0, ge=0, lt=1)  # isotropic scale drawn from [1 - scale, 1 + scale]
+    shear: float = bounded(0.0, ge=0)  # off-diagonal shear coefficients drawn from [-shear, shear]
+    noise: float = bounded(0.0, ge=0)  # std of Gaussian noise added to every coordinate
+    joint_dropout: float = bounded(0.0, ge=0, lt=1)  # probability that a joint is zeroed for the whole sample
+    # probability that a frame is dropped before temporal resampling
+    frame_dropout: float = bounded(0.0, ge=0, lt=1)
+    # probability of a left-right mirror (x negated, left/right joints swapped)
+    flip: float = bounded(0.0, ge=0, le=1)
 
 
 @dataclass
 class SyntheticConfig:
     """The procedural action set (llmskel.data.synthetic), the embedded default."""
 
-    num_classes: int = 20  # the first N actions of the generator's catalogue
-    samples_per_class: int = 24
-    num_subjects: int = 8  # subjects 1..S; even subjects go to test under the default protocol
-    num_frames: int = 64  # mean length; lengths vary per subject speed
+    num_classes: int = bounded(20, ge=1)  # the first N actions of the generator's catalogue
+    samples_per_class: int = bounded(24, ge=1)
+    num_subjects: int = bounded(8, ge=1)  # subjects 1..S; even subjects go to test under the default protocol
+    num_frames: int = bounded(64, ge=1)  # mean length; lengths vary per subject speed
     layout: str = "ntu25"  # generated in NTU-25 and converted if another layout is named
     seed: int = 0
 
@@ -53,8 +56,8 @@ class DataConfig:
     protocol: str = "default"
     layout: str | None = None  # required for folder / pyskl / hf sources that do not say it
     classes: list[str] | None = None  # class names, when the source has numbers only
-    num_frames: int = 64  # frames fed to the model after temporal resampling
-    num_bodies: int = 2  # bodies kept (padded with zeros / cut)
+    num_frames: int = bounded(64, ge=1)  # frames fed to the model after temporal resampling
+    num_bodies: int = bounded(2, ge=1)  # bodies kept (padded with zeros / cut)
     stream: StreamName = "joint"
     train_crop: tuple[float, float] = (0.5, 1.0)  # random crop of this fraction of the valid frames
     eval_crop: float = 1.0  # centre crop fraction at evaluation
@@ -70,7 +73,7 @@ class DataConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     allow_pickle: bool = False  # pyskl/mmaction2 annotation files are pickles: opt in explicitly
-    num_workers: int = 0  # DataLoader worker processes
+    num_workers: int = bounded(0, ge=0)  # DataLoader worker processes
     # hold out this fraction of the training samples (stratified by class, seeded) as a validation
     # set: it picks the best model and feeds methods that adapt during training, so the test set
     # is never looked at before the end

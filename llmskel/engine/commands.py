@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..cli import add_json_flag, emit
+from ..cli import add_json_flag, emit, int_at_least, number_in
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ def ensemble_scores(files: list[str], weights: list[float] | None, softmax: bool
         try:
             z = np.load(f, allow_pickle=False)
             s, y, idx, classes = z["scores"], z["labels"], z["indices"], list(z["classes"])
-        except (OSError, KeyError, ValueError) as e:
+        except (OSError, KeyError, ValueError, IndexError, TypeError) as e:  # (a .npy is an array)
             raise CheckpointError(f"{f}: not a score file written by llmskel ({e})") from None
         order = np.argsort(idx)  # align by dataset index
         s, y, idx = s[order], y[order], idx[order]
@@ -221,7 +221,7 @@ def register(sub) -> None:
                                                  "ntu:DIR, folder:DIR, hf:DIR) or an experiment YAML")  # fmt: skip
     p.add_argument("--protocol", help="split protocol (default: the dataset's standard one)")
     p.add_argument("--split", choices=["test", "train", "all"], default="test")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int_at_least(1), default=64)
     p.add_argument("--no-robustness", action="store_true", help="skip the corruption tests")
     p.add_argument("--confusion", metavar="PNG", help="write the confusion matrix as a PNG")
     add_json_flag(p)
@@ -233,7 +233,7 @@ def register(sub) -> None:
         "inputs", nargs="+", help="skeleton files or folders (any supported format), or synthetic:<action>"
     )
     p.add_argument("--layout", help="layout of inputs that do not say it (npy arrays)")
-    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--top-k", type=int_at_least(1), default=3)
     add_json_flag(p)
     p.set_defaults(func=cmd_predict)
 
@@ -241,7 +241,9 @@ def register(sub) -> None:
         "ensemble", help="fuse the score files of several streams and report the fused accuracy"
     )
     p.add_argument("scores", nargs="+", help="scores/test_scores.npz of each run")
-    p.add_argument("--weights", nargs="+", type=float, help="one weight per file (default all 1)")
+    p.add_argument(
+        "--weights", nargs="+", type=number_in(-1e6, 1e6), help="one weight per file (default all 1)"
+    )
     p.add_argument("--softmax", action="store_true", help="fuse probabilities instead of raw scores")
     add_json_flag(p)
     p.set_defaults(func=cmd_ensemble)

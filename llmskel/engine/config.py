@@ -1,8 +1,14 @@
 """The experiment config: one YAML file per experiment, resolved into :class:`ExperimentConfig`.
 
 Sections: ``data`` (:class:`~llmskel.data.config.DataConfig`), ``model``, ``optim``, ``train`` and
-the method-specific sections. With no file at all, the defaults train the synthetic set (the
-embedded default) in a few minutes on two CPU cores.
+the method sections (``align:``, ``zeroshot:``, ``llm:``, ``vq:``, ...). A method declares its own
+section and its dataclass where it registers (``@register_method("gap", section="align",
+config=AlignConfig)``), so a new method touches one file; every section in a file is checked
+against its dataclass (an unknown key is an error whatever the method), and the chosen method's
+:meth:`~llmskel.methods.base.Method.check_config` checks what it needs (the model name, keys it
+requires) when the config loads, before any data is read or any run folder is made. With no file
+at all, the defaults train the synthetic set (the embedded default) in a few minutes on two CPU
+cores.
 """
 
 from __future__ import annotations
@@ -10,9 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..config import load_config
+from ..config import bounded, from_dict, load_config, to_dict
 from ..data.config import DataConfig
 from ..errors import ConfigError
+
+
+def _method_sections() -> dict[str, type]:
+    from ..methods.base import method_sections
+
+    return method_sections()
 
 
 @dataclass
@@ -28,33 +40,33 @@ class ModelSection:
 @dataclass
 class OptimConfig:
     name: Literal["sgd", "adamw"] = "sgd"
-    lr: float = 0.1  # for batch_size 16 per process; scaled linearly when scale_lr is true
-    momentum: float = 0.9
+    lr: float = bounded(0.1, gt=0)  # for batch_size 16 per process; scaled linearly when scale_lr is true
+    momentum: float = bounded(0.9, ge=0, lt=1)
     nesterov: bool = True
-    weight_decay: float = 4e-4
+    weight_decay: float = bounded(4e-4, ge=0)
     schedule: Literal["cosine", "step", "constant"] = "cosine"
-    warmup_epochs: float = 5.0
-    milestones: list[float] = field(default_factory=lambda: [35.0, 55.0])  # epochs, for "step"
-    gamma: float = 0.1
-    min_lr: float = 0.0  # floor of the cosine schedule, as a fraction of lr
-    label_smoothing: float = 0.0
-    clip_grad_norm: float | None = None
+    warmup_epochs: float = bounded(5.0, ge=0)
+    milestones: list[float] = bounded(default_factory=lambda: [35.0, 55.0], ge=0)  # epochs, for "step"
+    gamma: float = bounded(0.1, gt=0)
+    min_lr: float = bounded(0.0, ge=0, le=1)  # floor of the cosine schedule, as a fraction of lr
+    label_smoothing: float = bounded(0.0, ge=0, lt=1)
+    clip_grad_norm: float | None = bounded(None, gt=0)
     scale_lr: bool = False  # multiply lr by (global batch / 16)
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 30
-    batch_size: int = 16  # per process
-    eval_batch_size: int = 64
-    grad_accum: int = 1
+    epochs: int = bounded(30, ge=0)  # 0 only together with max_steps
+    batch_size: int = bounded(16, ge=1)  # per process
+    eval_batch_size: int = bounded(64, ge=1)
+    grad_accum: int = bounded(1, ge=1)
     # None lets the launcher decide (accelerate config / --mixed_precision); else no, fp16, bf16
     mixed_precision: Literal["no", "fp16", "bf16"] | None = None
-    max_steps: int | None = None  # stop after this many optimizer steps (tests, smoke runs)
-    checkpoint_every: int = 0  # optimizer steps between checkpoints; 0 = only at epoch ends
-    keep_checkpoints: int = 2  # how many save_state folders to keep
-    eval_every: int = 1  # epochs between evaluations (the last epoch always evaluates)
-    log_every: int = 10  # optimizer steps between tracker logs
+    max_steps: int | None = bounded(None, ge=1)  # stop after this many optimizer steps (tests, smoke runs)
+    checkpoint_every: int = bounded(0, ge=0)  # optimizer steps between checkpoints; 0 = only at epoch ends
+    keep_checkpoints: int = bounded(2, ge=1)  # how many save_state folders to keep
+    eval_every: int = bounded(1, ge=1)  # epochs between evaluations (the last epoch always evaluates)
+    log_every: int = bounded(10, ge=1)  # optimizer steps between tracker logs
     trackers: list[str] = field(default_factory=lambda: ["tensorboard", "jsonl"])
     progress: bool = True
     compile: bool = False  # torch.compile the model (inductor); pays off on long GPU runs
@@ -64,27 +76,44 @@ class TrainConfig:
 @dataclass
 class ExperimentConfig:
     name: str = "synthetic_ctrgcn"
-    seed: int = 1
+    seed: int = bounded(1, ge=0)
     output_dir: str | None = None  # default: runs/<name>
-    method: Literal["supervised", "gap", "zeroshot", "llm", "vq"] = "supervised"
+    method: str = "supervised"  # a registered method (llmskel.methods.list_methods())
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelSection = field(default_factory=ModelSection)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    # method sections, read by their methods (validated there, kept as mappings here so that a
-    # supervised config does not need to know about the language side)
-    align: dict[str, Any] = field(default_factory=dict)
-    zeroshot: dict[str, Any] = field(default_factory=dict)
-    llm: dict[str, Any] = field(default_factory=dict)
-    vq: dict[str, Any] = field(default_factory=dict)  # the skeleton tokenizer (method vq)
+    # method sections by key (align, zeroshot, llm, vq, ...), each the dataclass its method declares;
+    # written at the top level of the YAML. Holds the sections given plus the chosen method's own.
+    sections: dict[str, Any] = field(default_factory=dict, metadata={"sections": _method_sections})
     # free text for the model card
     description: str = ""
 
+    def __getattr__(self, name: str) -> Any:
+        # cfg.align, cfg.zeroshot ...: a section given in the config, else its defaults
+        if name.startswith("_") or name == "sections":
+            raise AttributeError(name)
+        sections = self.__dict__.get("sections") or {}
+        if name in sections:
+            return sections[name]
+        known = _method_sections()
+        if name in known:
+            return known[name]()
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def validate(self) -> None:
+        """Check the whole experiment before any work: ranges, the method and its section, the model."""
+        from ..methods.base import get_method
+
         if self.train.epochs < 1 and not self.train.max_steps:
-            raise ConfigError("config key 'train.epochs' must be >= 1")
-        if self.train.grad_accum < 1:
-            raise ConfigError("config key 'train.grad_accum' must be >= 1")
+            raise ConfigError("config key 'train.epochs' must be >= 1 (or set train.max_steps)")
+        try:
+            method = get_method(self.method)
+        except KeyError as e:
+            raise ConfigError(f"config key 'method': {e.args[0]}", key="method") from None
+        if method.config_section and method.config_section not in self.sections:
+            self.sections[method.config_section] = method.config_class()
+        method.check_config(self)
 
     @property
     def run_dir(self) -> str:
@@ -93,3 +122,9 @@ class ExperimentConfig:
 
 def load_experiment(path: str | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
     return load_config(ExperimentConfig, path, overrides)
+
+
+def check_experiment(cfg: ExperimentConfig) -> None:
+    """Check a config built in Python (not through :func:`load_experiment`) as strictly as a loaded
+    one: ranges, types, the method, its section and the model; raises :class:`ConfigError`."""
+    from_dict(type(cfg), to_dict(cfg))

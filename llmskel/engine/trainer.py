@@ -223,7 +223,9 @@ def training_function(
 ) -> dict[str, Any]:
     """Train ``cfg``; returns the final metrics. ``stop_after_steps`` simulates a kill (tests)."""
     from ..methods.base import get_method
+    from .config import check_experiment
 
+    check_experiment(cfg)  # the whole config, before any run folder or data
     run_dir = Path(cfg.run_dir)
     accelerator = make_accelerator(cfg, run_dir)
     if not cfg.train.progress or not accelerator.is_local_main_process:

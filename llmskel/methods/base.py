@@ -11,12 +11,19 @@ evaluation and outputs; a :class:`Method` owns everything specific to one way of
   ``targets(batch, split)`` the labels as indices into those classes;
 * ``save_model(model, folder, record)``: write a self-contained, shareable model folder.
 
-Methods register by name (the ``method:`` key of an experiment config).
+Methods register by import alone: a module of this package (or of another package, through the
+``llmskel.methods`` entry-point group) decorates its class with ``@register_method(name,
+section=..., config=...)``, naming the ``method:`` value and, when the method has settings, the
+key of its config section and the dataclass of that section (``@register_method("gap",
+section="align", config=AlignConfig)``). Nothing else lists methods: a new method is one file.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,27 +35,55 @@ if TYPE_CHECKING:
     from ..engine.data import DataBundle
 
 METHODS: dict[str, type[Method]] = {}
+_ENTRY_POINT_GROUP = "llmskel.methods"
+_loaded = False
 
 
-def register_method(name: str) -> Callable[[type[Method]], type[Method]]:
+def register_method(name: str, section: str | None = None, config: type | None = None
+                    ) -> Callable[[type[Method]], type[Method]]:  # fmt: skip
+    """Class decorator: ``method: name`` in an experiment builds ``cls``.
+
+    ``config`` is the dataclass of the method's settings, read from the experiment's ``section:``
+    key (default: ``name``) and checked strictly when the config loads."""
+
     def deco(cls: type[Method]) -> type[Method]:
+        if name in METHODS and METHODS[name].__qualname__ != cls.__qualname__:
+            raise ValueError(f"method {name!r} is already registered by {METHODS[name].__qualname__}")
         METHODS[name] = cls
         cls.name = name
+        if config is not None:
+            cls.config_section, cls.config_class = section or name, config
         return cls
 
     return deco
 
 
-def get_method(name: str) -> type[Method]:
-    # import the built-in methods so they register themselves
-    from . import supervised  # noqa: F401
+def _load_methods() -> None:
+    """Import every module of this package (each registers what it defines), then plug-ins."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for info in pkgutil.iter_modules(importlib.import_module(__package__).__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__package__}.{info.name}")
+    for ep in entry_points(group=_ENTRY_POINT_GROUP):
+        ep.load()
 
-    for mod in ("gap", "zero_shot", "llm_recognizer", "vq"):
-        try:
-            __import__(f"{__package__}.{mod}")
-        except ModuleNotFoundError as e:
-            if e.name != f"{__package__}.{mod}":
-                raise
+
+def list_methods() -> list[str]:
+    _load_methods()
+    return sorted(METHODS)
+
+
+def method_sections() -> dict[str, type]:
+    """{section key: its dataclass} of every registered method (``align`` -> AlignConfig, ...)."""
+    _load_methods()
+    return {m.config_section: m.config_class for m in METHODS.values() if m.config_class is not None}
+
+
+def get_method(name: str) -> type[Method]:
+    _load_methods()
     if name not in METHODS:
         raise KeyError(f"unknown method {name!r}; valid methods: {', '.join(sorted(METHODS))}")
     return METHODS[name]
@@ -56,6 +91,9 @@ def get_method(name: str) -> type[Method]:
 
 class Method:
     name = "base"
+    # the experiment key and dataclass of this method's settings (set by register_method)
+    config_section: str | None = None
+    config_class: type | None = None
     # False for methods that train something other than a classifier (a skeleton tokenizer): the
     # engine then skips classification evaluation and logs ``validation_metrics`` instead
     classifies = True
@@ -63,6 +101,16 @@ class Method:
     def __init__(self, cfg: ExperimentConfig, bundle: DataBundle):
         self.cfg = cfg
         self.bundle = bundle
+
+    @classmethod
+    def check_config(cls, cfg: ExperimentConfig) -> None:
+        """Checks of the whole experiment that this method needs, run when the config loads (before
+        any data is read or run folder made): raise :class:`~llmskel.errors.ConfigError`."""
+
+    @property
+    def settings(self) -> Any:
+        """This method's typed config section (``cfg.align`` for gap, ...)."""
+        return getattr(self.cfg, self.config_section) if self.config_section else None
 
     def classes_for(self, split: str) -> list[str]:
         """Class names that ``scores(..., split)`` ranks, in order (all classes by default)."""

@@ -15,7 +15,7 @@ import argparse
 import time
 from typing import Any
 
-from ..cli import add_json_flag, emit
+from ..cli import add_json_flag, emit, int_at_least, number_in
 
 
 def _read_inputs(paths: list[str], layout: str | None = None) -> tuple[list[Any], list[str]]:
@@ -117,7 +117,7 @@ def register(sub) -> None:
     p.add_argument("--labels", required=True, help='labels separated by ";" ("wave; sit down"), or @FILE')
     p.add_argument("--prompts", default=None, help="prompt templates file (.txt, one per line with {label})")
     p.add_argument("--descriptions", default=None, help="description file for the labels (JSON or published)")
-    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--top-k", type=int_at_least(1), default=5)
     p.add_argument("inputs", nargs="+", help="skeleton files or folders (any format llmskel reads)")
     add_json_flag(p)
     p.set_defaults(func=cmd_zeroshot)
@@ -129,9 +129,14 @@ def register(sub) -> None:
     )
     p.add_argument("--query", required=True, nargs="+", help="skeleton files or folders to classify")
     p.add_argument(
-        "--text-fusion", type=float, default=0.0, help="weight of the class-name text prototypes (0-1)"
+        "--text-fusion",
+        type=number_in(0, 1),
+        default=0.0,
+        help="weight of the class-name text prototypes (0-1)",
     )
-    p.add_argument("--finetune-steps", type=int, default=0, help="fit a linear head on the support set")
-    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument(
+        "--finetune-steps", type=int_at_least(0), default=0, help="fit a linear head on the support set"
+    )
+    p.add_argument("--top-k", type=int_at_least(1), default=5)
     add_json_flag(p)
     p.set_defaults(func=cmd_fewshot)

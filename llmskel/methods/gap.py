@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import from_dict
+from ..config import bounded
 from ..data.layouts import PART_NAMES, get_layout
 from ..errors import ConfigError
 from ..text.encoders import DEFAULT_TEXT_ENCODER, check_text_dim
@@ -62,15 +62,15 @@ PROJ, SCALE = "align_proj", "align_logit_scale"
 class RefineConfig:
     """Confusion-driven description refinement (needs ``data.val_fraction`` > 0)."""
 
-    every: int = 0  # epochs between refinements (after that epoch's validation); 0 = off
-    pairs: int = 3  # most confused class pairs per refinement
+    every: int = bounded(0, ge=0)  # epochs between refinements (after that epoch's validation); 0 = off
+    pairs: int = bounded(3, ge=1)  # most confused class pairs per refinement
     llm: str = "SmolLM2-135M-Instruct"  # causal LM: folder, Hub id, .gguf file
     gguf_file: str | None = None
     parts: list[str] = field(default_factory=lambda: list(PART_NAMES))  # parts to rewrite
-    max_new_tokens: int = 40
-    retries: int = 1
+    max_new_tokens: int = bounded(40, ge=1)
+    retries: int = bounded(1, ge=0)
     seed: int = 0
-    batch_size: int = 8
+    batch_size: int = bounded(8, ge=1)
 
 
 @dataclass
@@ -86,7 +86,7 @@ class AlignConfig:
     text_pretrained: str | None = None  # open_clip: tag, weights file or local-dir:/folder
     text_gguf_file: str | None = None  # causal_lm: GGUF file name
     text_trainable: bool = False  # fine-tune the text encoder (single process; re-encodes every step)
-    text_lr_ratio: float = 0.1  # its learning rate relative to optim.lr
+    text_lr_ratio: float = bounded(0.1, ge=0)  # its learning rate relative to optim.lr
     # description file: null = the shipped file that covers the dataset's classes; or a path (our
     # JSON, a published pasta file or a folder of published files) or a shipped name ("ntu120")
     descriptions: str | None = None
@@ -190,17 +190,21 @@ class TextTable:
         return self
 
 
-@register_method("gap")
+@register_method("gap", section="align", config=AlignConfig)
 class GapMethod(SupervisedMethod):
-    def __init__(self, cfg, bundle):
-        super().__init__(cfg, bundle)
-        self.align: AlignConfig = from_dict(AlignConfig, cfg.align, prefix="align")
-        a = self.align
-        if a.refine.every > 0 and cfg.data.val_fraction <= 0:
+    @classmethod
+    def check_config(cls, cfg) -> None:
+        super().check_config(cfg)
+        if cfg.align.refine.every > 0 and cfg.data.val_fraction <= 0:
             raise ConfigError(
                 "config key 'align.refine.every' > 0 needs data.val_fraction > 0: refinement looks at the "
                 "validation split's confusions, never at the test set"
             )
+
+    def __init__(self, cfg, bundle):
+        super().__init__(cfg, bundle)
+        self.align: AlignConfig = self.settings
+        a = self.align
         self.terms = parse_terms(a.parts)
         self.term_names = ["+".join(t) for t in self.terms]
         self.descriptions = self._load_descriptions()

@@ -52,8 +52,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import __version__
-from ..config import from_dict
+from .. import __version__, jsonio
+from ..config import bounded, from_dict
 from ..errors import CheckpointError, ConfigError
 from ..models.vq_tokenizer import SkeletonVQTokenizer
 from .base import Method, register_method
@@ -75,9 +75,9 @@ CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
 
 @dataclass
 class LoraSettings:
-    r: int = 8
-    alpha: float = 16.0
-    dropout: float = 0.05
+    r: int = bounded(8, ge=1)
+    alpha: float = bounded(16.0, gt=0)
+    dropout: float = bounded(0.05, ge=0, lt=1)
     # module names (q_proj, v_proj, ...) or "all-linear"
     target_modules: list[str] | str = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
     init_weights: bool = True  # False: random B as well (tests of merging); True: B = 0, the base model
@@ -97,10 +97,12 @@ class LlmConfig:
     system_prompt: str = "You recognise human actions from skeleton motion codes."
     user_prompt: str = "Which action do these motion codes show? Answer with the action name.\n{sentence}"
     score: Literal["sum", "mean"] = "sum"  # label log-likelihood summed over its tokens, or their mean
-    max_new_tokens: int = 16  # open mode
-    code_lr_scale: float = 1.0  # learning-rate multiplier of the code embeddings / projection
-    score_chunk: int = 64  # (sample, label) rows scored at once (memory of the copied KV cache)
-    token_init_noise: float = 0.5  # tokens mode: new rows = mean + noise * std of the embeddings
+    max_new_tokens: int = bounded(16, ge=1)  # open mode
+    code_lr_scale: float = bounded(1.0, ge=0)  # learning-rate multiplier of the code embeddings / projection
+    # (sample, label) rows scored at once (memory of the copied KV cache)
+    score_chunk: int = bounded(64, ge=1)
+    # tokens mode: new rows = mean + noise * std of the embeddings
+    token_init_noise: float = bounded(0.5, ge=0)
 
     def validate(self) -> None:
         if self.lora.r < 1:
@@ -456,9 +458,7 @@ class SkeletonLlm(nn.Module):
         state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
         save_file(state, str(folder / WEIGHTS_NAME))
         self.tokenizer.save_pretrained(folder / "tokenizer")
-        (folder / CONFIG_NAME).write_text(
-            json.dumps(self.folder_config(), indent=2, default=str), encoding="utf-8"
-        )
+        (folder / CONFIG_NAME).write_text(jsonio.dumps(self.folder_config(), indent=2), encoding="utf-8")
         if not self.merged:  # the folder names the base model by its folder name: remember where it is here
             from ..trust import is_local_path, remember_local
 
@@ -495,7 +495,17 @@ class SkeletonLlm(nn.Module):
         if raw.get("type") != FOLDER_TYPE:
             raise CheckpointError(f"{cfg_path}: not an LLM recognizer (type {raw.get('type')!r}); "
                                   "GCN model folders load with llmskel.hub.SkeletonModel")  # fmt: skip
-        cfg = from_dict(LlmConfig, raw["llm"], prefix="llm")
+        missing = sorted({"llm", "vq", "classes", "fingerprint"} - set(raw))
+        if missing:
+            raise CheckpointError(f"{cfg_path}: missing keys {missing}; not a complete LLM recognizer folder")
+        names = raw["classes"]
+        if (not isinstance(names, list) or not names or not all(isinstance(c, str) and c for c in names)
+                or len(set(names)) != len(names)):  # fmt: skip
+            raise CheckpointError(f"{cfg_path}: 'classes' must be a list of distinct, non-empty names")
+        try:
+            cfg = from_dict(LlmConfig, raw["llm"], prefix="llm")
+        except ConfigError as e:
+            raise CheckpointError(f"{cfg_path}: {e}") from None
         if cfg.trust_remote_code and not trust_remote_code:
             logger.warning("%s: the folder asks for trust_remote_code; ignored (only the caller can allow it)",
                            cfg_path)  # fmt: skip
@@ -623,14 +633,17 @@ def _unwrap(model: nn.Module) -> SkeletonLlm:
     return extract_model_from_parallel(model)
 
 
-@register_method("llm")
+@register_method("llm", section="llm", config=LlmConfig)
 class LlmMethod(Method):
-    def __init__(self, cfg, bundle):
-        super().__init__(cfg, bundle)
-        self.llm_cfg = from_dict(LlmConfig, cfg.llm, prefix="llm")
-        if not self.llm_cfg.vq_tokenizer:
+    @classmethod
+    def check_config(cls, cfg) -> None:
+        if not cfg.llm.vq_tokenizer:
             raise ConfigError("config key 'llm.vq_tokenizer' is required: the folder of a skeleton tokenizer "
                               "trained with method: vq (for example runs/synthetic_vq/last)")  # fmt: skip
+
+    def __init__(self, cfg, bundle):
+        super().__init__(cfg, bundle)
+        self.llm_cfg: LlmConfig = self.settings
 
     def build_model(self) -> SkeletonLlm:
         src = self.llm_cfg.vq_tokenizer

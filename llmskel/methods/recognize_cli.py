@@ -60,7 +60,7 @@ def cmd_recognize(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    from ..cli import add_json_flag
+    from ..cli import add_json_flag, int_at_least
 
     p = sub.add_parser("recognize", help="classify skeletons with a trained LLM recognizer (method llm)",
                        description=__doc__.split("\n\n")[0])  # fmt: skip
@@ -70,9 +70,11 @@ def register(sub) -> None:
     p.add_argument(
         "--open", action="store_true", help="generate a free-text answer instead of picking a label"
     )
-    p.add_argument("--top-k", type=int, default=3)
-    p.add_argument("--max-new-tokens", type=int, default=None, help="open mode (default: the model's)")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--top-k", type=int_at_least(1), default=3)
+    p.add_argument(
+        "--max-new-tokens", type=int_at_least(1), default=None, help="open mode (default: the model's)"
+    )
+    p.add_argument("--batch-size", type=int_at_least(1), default=16)
     p.add_argument("--layout", help="layout of inputs that do not say (default: the model's)")
     p.add_argument("--base-model", help="where the base LM is, when not where it was at training time")
     p.add_argument("--gguf-file", help="GGUF file name inside --base-model")

@@ -43,6 +43,10 @@ def encoder_config(cfg, bundle, num_classes: int) -> dict[str, Any]:
 
 @register_method("supervised")
 class SupervisedMethod(Method):
+    @classmethod
+    def check_config(cls, cfg) -> None:
+        check_model_section(cfg)
+
     def head_specs(self, feature_dim: int) -> dict[str, Any]:
         return {}
 
@@ -83,6 +87,28 @@ class SupervisedMethod(Method):
     def save_model(self, model: nn.Module, folder: Path, record: dict[str, Any]) -> None:
         model.config.training = record
         model.save_pretrained(folder)
+
+
+def check_model_section(cfg) -> None:
+    """``model.name`` is a registered architecture and ``model.overrides`` names its keys (when the
+    config loads, before any data is read)."""
+    from ..config import ConfigError
+    from ..models import get_model_config
+    from ..models.registry import arch_parameters
+
+    try:
+        arch = get_model_config(cfg.model.name)["arch"]
+    except ConfigError as e:
+        raise ConfigError(f"config key 'model.name': {e}", key="model.name") from None
+    params = arch_parameters(arch)
+    # the dataset's shape is filled in by encoder_config; anything else must be a constructor key
+    bad = sorted(set(cfg.model.overrides) - set(params) - {"arch"})
+    if bad:
+        raise ConfigError(
+            f"config key 'model.overrides' names unknown keys {bad} for arch {arch!r}; "
+            f"valid keys: {', '.join(sorted(params))}",
+            key="model.overrides",
+        )
 
 
 def init_encoder_from(model: SkeletonModel, source: str) -> None:

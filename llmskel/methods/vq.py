@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..config import from_dict
+from ..errors import ConfigError
 from ..models.vq_tokenizer import SkeletonVQTokenizer, VQConfig
 from .base import Method, register_method
 from .supervised import preprocessing_of
@@ -34,13 +34,19 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return extract_model_from_parallel(model)
 
 
-@register_method("vq")
+@register_method("vq", section="vq", config=VQConfig)
 class VQMethod(Method):
     classifies = False
 
+    @classmethod
+    def check_config(cls, cfg) -> None:
+        if cfg.data.num_frames % cfg.vq.window:
+            raise ConfigError(f"config key 'data.num_frames' ({cfg.data.num_frames}) must be a multiple of "
+                              f"'vq.window' ({cfg.vq.window})")  # fmt: skip
+
     def __init__(self, cfg, bundle):
         super().__init__(cfg, bundle)
-        self.vq_cfg = from_dict(VQConfig, cfg.vq, prefix="vq")
+        self.vq_cfg: VQConfig = self.settings
 
     def build_model(self) -> SkeletonVQTokenizer:
         c, b = self.cfg, self.bundle

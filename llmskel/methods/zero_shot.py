@@ -37,13 +37,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import from_dict
+from ..config import bounded
 from ..data.layouts import PART_NAMES, get_layout
 from ..errors import ConfigError
 from ..hub import SkeletonModel, SkeletonModelConfig
+from ..jsonio import dumps
 from ..text.encoders import DEFAULT_TEXT_ENCODER
 from .base import Method, register_method
-from .supervised import encoder_config, init_encoder_from, preprocessing_of
+from .supervised import check_model_section, encoder_config, init_encoder_from, preprocessing_of
 from .zero_shot_text import (
     TEXT_SOURCES,
     ZS_PROJ,
@@ -64,7 +65,7 @@ class ZeroShotConfig:
 
     split: str | None = None  # a named split (llmskel.data.zsl_splits.ZSL_SPLITS), or set `unseen`
     unseen: list[str] | None = None  # unseen class names (or 1-based numbers)
-    fold: int = 0  # rotating splits (nw-ucla_8_2, utkinect_8_2): which fold
+    fold: int = bounded(0, ge=0)  # rotating splits (nw-ucla_8_2, utkinect_8_2): which fold
     unseen_from: Literal["test", "all"] = "test"  # unseen samples of the protocol's test split, or all
     text_encoder: str = DEFAULT_TEXT_ENCODER
     text_pretrained: str | None = None
@@ -97,15 +98,19 @@ class ZeroShotConfig:
             raise ConfigError("config keys 'zeroshot.ce_weight' and 'zeroshot.part_weight' must be >= 0")
 
 
-@register_method("zeroshot")
+@register_method("zeroshot", section="zeroshot", config=ZeroShotConfig)
 class ZeroShotMethod(Method):
+    @classmethod
+    def check_config(cls, cfg) -> None:
+        check_model_section(cfg)
+
     def __init__(self, cfg, bundle):
         super().__init__(cfg, bundle)
         from ..data.zsl_splits import resolve_zsl_split
         from ..text.encoders import build_text_encoder
         from ..text.resources import load_label_prompts
 
-        self.zs: ZeroShotConfig = from_dict(ZeroShotConfig, cfg.zeroshot, prefix="zeroshot")
+        self.zs: ZeroShotConfig = self.settings
         z = self.zs
         self.all_classes = list(bundle.classes)
         self.seen, self.unseen = resolve_zsl_split(self.all_classes, z.split, z.unseen, z.fold)
@@ -386,7 +391,7 @@ class ZeroShotMethod(Method):
                 data = json.loads(path.read_text())
                 data.update(metrics)
                 data.update(seen_classes=self.seen, unseen_classes=self.unseen, gzsl_sweep=sweep)
-                path.write_text(json.dumps(data, indent=2))
+                path.write_text(dumps(data, indent=2))
             logger.info("zero-shot: ZSL top-1 %.4f (chance %.4f); GZSL seen %.4f unseen %.4f H %.4f (gamma 0), "
                         "oracle H %.4f at gamma %.3f", metrics["zsl_top1"], metrics["chance_top1"],
                         metrics.get("gzsl_seen", float("nan")), metrics.get("gzsl_unseen", float("nan")),

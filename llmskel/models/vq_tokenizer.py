@@ -35,7 +35,6 @@ record) and ``model.safetensors``, loaded strictly (:func:`llmskel.hub.load_weig
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -50,6 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import __version__
+from ..config import bounded
 from ..errors import CheckpointError, ConfigError
 
 logger = logging.getLogger(__name__)
@@ -68,10 +68,12 @@ class VQConfig:
     code_dim: int = 64  # dimension of a code vector
     hidden_dim: int = 256  # width of the per-part MLPs
     grouping: Literal["parts", "body"] = "parts"  # one code per layout part, or one for the whole body
-    commitment: float = 0.25  # weight of |z - sg(e)|^2
+    commitment: float = bounded(0.25, ge=0)  # weight of |z - sg(e)|^2
     ema_decay: float = 0.99
-    restart_after: int = 30  # a code unused for this many training steps in a row is restarted (0: never)
-    collapse_threshold: float = 0.1  # warn when a part uses less than this fraction of its codes
+    # a code unused for this many training steps in a row is restarted (0: never)
+    restart_after: int = bounded(30, ge=0)
+    # warn when a part uses less than this fraction of its codes
+    collapse_threshold: float = bounded(0.1, ge=0, le=1)
 
     def validate(self) -> None:
         for key in ("window", "codebook_size", "code_dim", "hidden_dim"):
@@ -473,7 +475,9 @@ class SkeletonVQTokenizer(nn.Module):
             self.training_record = dict(training)
         state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
         save_file(state, str(folder / WEIGHTS_NAME))
-        (folder / CONFIG_NAME).write_text(json.dumps(self.folder_config(), indent=2), encoding="utf-8")
+        from ..jsonio import dumps
+
+        (folder / CONFIG_NAME).write_text(dumps(self.folder_config(), indent=2), encoding="utf-8")
         return folder
 
     @classmethod
