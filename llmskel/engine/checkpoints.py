@@ -148,7 +148,9 @@ def _sha256(path: Path) -> str:
 
 
 def _files_of(folder: Path) -> list[str]:
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() or p.is_symlink())
+    return sorted(
+        p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() or p.is_symlink()
+    )
 
 
 def _first_line(e: BaseException) -> str:
@@ -164,23 +166,29 @@ def read_meta(ckpt: Path) -> dict[str, Any]:
             "the crash-safe format (those stored pickled state and cannot be resumed safely)"
         )
     if meta_path.stat().st_size > _MAX_META_BYTES:
-        raise CheckpointError(f"{meta_path}: {meta_path.stat().st_size} bytes, far too large for a checkpoint index")
+        raise CheckpointError(
+            f"{meta_path}: {meta_path.stat().st_size} bytes, far too large for a checkpoint index"
+        )
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise CheckpointError(f"{meta_path}: not valid JSON ({_first_line(e)})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{meta_path}: not an llmskel checkpoint index (no \"format\": {FORMAT!r})")
+        raise CheckpointError(f'{meta_path}: not an llmskel checkpoint index (no "format": {FORMAT!r})')
     if meta.get("version") != FORMAT_VERSION:
         raise CheckpointError(f"{meta_path}: checkpoint format version {meta.get('version')!r}; this llmskel "
                               f"reads version {FORMAT_VERSION}")  # fmt: skip
     files, progress = meta.get("files"), meta.get("progress")
     if not isinstance(files, dict) or not isinstance(progress, dict):
-        raise CheckpointError(f"{meta_path}: \"files\" and \"progress\" must be JSON objects")
+        raise CheckpointError(f'{meta_path}: "files" and "progress" must be JSON objects')
     for name, entry in files.items():
-        ok = isinstance(entry, dict) and isinstance(entry.get("bytes"), int) and isinstance(entry.get("sha256"), str)
+        ok = (
+            isinstance(entry, dict)
+            and isinstance(entry.get("bytes"), int)
+            and isinstance(entry.get("sha256"), str)
+        )
         if not ok or name.startswith("/") or ".." in Path(name).parts:
-            raise CheckpointError(f"{meta_path}: bad entry for {name!r} in \"files\"")
+            raise CheckpointError(f'{meta_path}: bad entry for {name!r} in "files"')
     return meta
 
 
@@ -207,9 +215,13 @@ def verify_checkpoint(ckpt: Path, expected: Sequence[str] = ()) -> dict[str, Any
             raise CheckpointError(f"{path}: missing (listed in {META_NAME}); the checkpoint is incomplete")
         size = path.stat().st_size
         if size != entry["bytes"]:
-            raise CheckpointError(f"{path}: {size} bytes but {entry['bytes']} were written (truncated or changed)")
+            raise CheckpointError(
+                f"{path}: {size} bytes but {entry['bytes']} were written (truncated or changed)"
+            )
         if _sha256(path) != entry["sha256"]:
-            raise CheckpointError(f"{path}: content differs from what was written (SHA-256 mismatch): corrupt")
+            raise CheckpointError(
+                f"{path}: content differs from what was written (SHA-256 mismatch): corrupt"
+            )
     for name in sorted(listed):
         _check_loadable(ckpt / name)
     return meta
@@ -326,7 +338,9 @@ class CheckpointWriter:
             if tmp.exists():
                 shutil.rmtree(tmp)
             if final.exists():
-                raise CheckpointError(f"{final}: exists already; another run is writing to {self.root.parent}?")
+                raise CheckpointError(
+                    f"{final}: exists already; another run is writing to {self.root.parent}?"
+                )
             tmp.mkdir()
 
         on_main(acc, start)  # every rank learns of a failure instead of waiting for the others
