@@ -321,6 +321,7 @@ def _train(cfg: ExperimentConfig, accelerator: Accelerator, run_dir: Path, resum
     writer = CheckpointWriter(accelerator, run_dir, cfg.train.keep_checkpoints, first_index)
 
     if resume:
+
         def pick() -> tuple[str, dict[str, Any]]:
             ckpt, meta = select_checkpoint(run_dir, resume, _expected_files(accelerator))
             return str(ckpt), meta
