@@ -83,6 +83,8 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=5)
     ap.add_argument("--workdir", default="/tmp/llmskel_faults")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--save-points", default="1,4,6", help="saves to die in, comma-separated")
+    ap.add_argument("--corrupt", type=int, default=5, help="how many of the corrupt-file cases to run")
     a = ap.parse_args()
     rng = random.Random(a.seed)
     work = Path(a.workdir)
@@ -116,7 +118,7 @@ def main() -> None:
                f"metrics equal to the reference: {ok}")  # fmt: skip
 
     # 2. SIGKILL inside a save, after the state files, before the index and the rename
-    for at in (1, 4, 6):
+    for at in [int(x) for x in a.save_points.split(",")]:
         run = work / f"kill_in_save_{at}"
         out = train(run, KILL_AT_SAVE=str(at))
         left = sorted(x.name for x in (run / "checkpoints").iterdir())
@@ -128,7 +130,7 @@ def main() -> None:
 
     # 3. corrupt files in the newest checkpoint: explicit --resume names the file; --resume falls back
     for name, how in (("model.safetensors", "truncate"), ("optimizer.bin", "garbage"), ("scheduler.bin", "delete"),
-                      ("random_states_0.pkl", "truncate"), ("checkpoint.json", "garbage")):  # fmt: skip
+                      ("random_states_0.pkl", "truncate"), ("checkpoint.json", "garbage"))[: a.corrupt]:  # fmt: skip
         run = work / f"corrupt_{name}"
         out = train(run, KILL_AT_SAVE="6")  # dies inside save 6: checkpoints 3, 4 and 5 are complete
         from llmskel.engine.checkpoints import list_checkpoints
