@@ -465,6 +465,8 @@ def render_model_card(cfg: SkeletonModelConfig) -> str:
         "## Metrics",
         "",
     ]
+    if tr.get("model_selection"):
+        lines += [f"> Model selection: this checkpoint is {tr['model_selection']}.", ""]
     if metrics:
         lines += ["| metric | value |", "|---|---|"]
         for k, v in metrics.items():

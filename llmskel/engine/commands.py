@@ -23,6 +23,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", nargs="?", const="latest", default=None, metavar="PATH",
                    help="resume the run's latest checkpoint, or the checkpoint folder PATH")  # fmt: skip
     p.add_argument("--output-dir", help="run folder (default runs/<name>)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh in a run folder that holds a previous run (removes its checkpoints "
+                        "and results); without it such a folder is refused")  # fmt: skip
     p.add_argument("--mixed_precision", "--mixed-precision", choices=["no", "fp16", "bf16"], default=None,
                    help="overrides train.mixed_precision (default: the launcher's / the config's choice)")  # fmt: skip
     add_json_flag(p)
@@ -33,7 +36,15 @@ def train_main(argv: list[str] | None = None) -> int:
     add_train_args(p)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return cmd_train(args)
+    from ..errors import LlmskelError
+
+    try:
+        return cmd_train(args)
+    except LlmskelError as e:  # bad input, a busy or occupied run folder: one line, no traceback
+        import sys
+
+        print(f"train.py: error: {e}", file=sys.stderr)
+        return 1
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -49,7 +60,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     resume: bool | str | None = None
     if args.resume:
         resume = True if args.resume == "latest" else args.resume
-    result = training_function(cfg, resume=resume)
+    result = training_function(cfg, resume=resume, overwrite=bool(getattr(args, "overwrite", False)))
     import gc
 
     gc.collect()  # the run's model and its process group go now, not during interpreter shutdown
@@ -60,7 +71,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"run: {result['run_dir']}\n"
             f"epochs: {result['epochs']}  steps: {result['steps']}\n"
             + (f"test top-1: {100 * result['test_top1']:.2f} %  top-5: {100 * result['test_top5']:.2f} %  "
-               f"(best {100 * result['best_top1']:.2f} % at epoch {result['best_epoch']})\n"
+               f"(best {100 * result['best_top1']:.2f} % at epoch {result['best_epoch']}, chosen on the "
+               f"{result.get('best_selected_on', 'test')} split)\n"
                f"model: {result['run_dir']}/best" if "test_top1" in result else "")
         )  # fmt: skip
         emit(args, result, text)

@@ -8,11 +8,16 @@ Checkpoints and exact resume
     ``save_state`` writes ``<run>/checkpoints/checkpoint_<i>`` every ``train.checkpoint_every``
     optimizer steps and at every epoch end, always at a gradient-sync boundary; older ones beyond
     ``train.keep_checkpoints`` are removed. The state holds model, optimizer, scheduler, RNG states
-    and a small :class:`TrainProgress` (epoch, batches done in the epoch, step, best score,
-    history). Resuming (``resume=True`` for the latest, or a path) restores all of it and skips the
-    batches already consumed in the interrupted epoch. The sampler is seeded by (seed, epoch) and
+    and a small :class:`TrainProgress` (epoch, batches done in the epoch, step, best score, the
+    interrupted epoch's loss sum, history) kept as JSON in ``checkpoint.json``. Checkpoints are
+    written to a ``.partial`` folder and renamed when complete, and read back without unpickling
+    anything (see :mod:`llmskel.engine.checkpoints`). Resuming (``resume=True`` for the latest, or a
+    path) restores all of it and skips the batches already consumed in the interrupted epoch. The sampler is seeded by (seed, epoch) and
     augmentation by (seed, epoch, sample index), so a resumed run sees the same batches with the
     same augmentation and ends with the same parameters as an uninterrupted one.
+
+The run folder is locked (``run.lock``) while a run trains; a fresh run refuses a folder that holds
+another run's checkpoints or results unless ``overwrite=True``.
 
 Outputs in ``<run>``: ``config.yaml`` (resolved), ``metrics.json``, ``best/`` and ``last/`` model
 folders (Hub format), ``per_class_accuracy.csv``, ``confusion_matrix.png``, ``curves.png``,
@@ -22,14 +27,12 @@ folders (Hub format), ``per_class_accuracy.csv``, ``confusion_matrix.png``, ``cu
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import math
-import re
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +41,18 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 
+from .. import jsonio
 from ..config import save_config, to_dict
-from ..errors import CheckpointError, LlmskelError
+from ..errors import CheckpointError, ConfigError, LlmskelError
+from .checkpoints import (
+    CheckpointWriter,
+    RunLock,
+    list_checkpoints,
+    next_checkpoint_index,
+    on_main,
+    prepare_run_dir,
+    select_checkpoint,
+)
 from .config import ExperimentConfig
 from .data import DataBundle, build_data, make_eval_loader, make_loaders
 from .metrics import classification_report, write_per_class_csv
@@ -54,7 +67,7 @@ class TrainingDivergedError(LlmskelError, RuntimeError):
 
 @dataclass
 class TrainProgress:
-    """Where training is; saved in every checkpoint through ``register_for_checkpointing``."""
+    """Where training is; saved as JSON in every checkpoint's ``checkpoint.json``."""
 
     epoch: int = 0  # epochs fully done
     batches_in_epoch: int = 0  # batches of the current epoch already consumed
@@ -62,37 +75,38 @@ class TrainProgress:
     samples_seen: int = 0
     best_score: float = -1.0
     best_epoch: int = -1
+    # the current epoch's running train loss (main process), so a resumed epoch averages all batches
+    epoch_loss_sum: float = 0.0
+    epoch_loss_batches: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"json": json.dumps(asdict(self))}
+        return asdict(self)
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        for k, v in json.loads(state["json"]).items():
-            setattr(self, k, v)
+    def load_state_dict(self, state: dict[str, Any], source: str = "checkpoint.json") -> None:
+        """Restore from JSON; keys and types are checked (the file comes from disk)."""
+        for f in fields(self):
+            if f.name not in state:
+                continue
+            v, default = state[f.name], getattr(self, f.name)
+            ok = (
+                isinstance(v, list) if isinstance(default, list)
+                else isinstance(v, (int, float)) and not isinstance(v, bool) if isinstance(default, float)
+                else isinstance(v, int) and not isinstance(v, bool)
+            )  # fmt: skip
+            if not ok:
+                raise CheckpointError(f"{source}: progress.{f.name} has the wrong type ({type(v).__name__})")
+            setattr(self, f.name, float(v) if isinstance(default, float) else v)
 
 
 def _checkpoint_dirs(run_dir: Path) -> list[Path]:
-    root = run_dir / "checkpoints"
-    if not root.is_dir():
-        return []
-    found = [p for p in root.iterdir() if p.is_dir() and re.fullmatch(r"checkpoint_\d+", p.name)]
-    return sorted(found, key=lambda p: int(p.name.split("_")[1]))
+    return list_checkpoints(run_dir)
 
 
 def find_checkpoint(run_dir: Path, resume: bool | str) -> Path:
-    """``True`` -> the latest checkpoint of the run; a path -> that checkpoint (checked)."""
-    if resume is True or resume == "latest":
-        cps = _checkpoint_dirs(run_dir)
-        if not cps:
-            raise CheckpointError(f"--resume: no checkpoint in {run_dir / 'checkpoints'}")
-        return cps[-1]
-    p = Path(str(resume))
-    if not p.is_dir():
-        raise CheckpointError(f"--resume: checkpoint folder {p} does not exist")
-    if not any(p.glob("*.safetensors")) and not any(p.glob("*.bin")):
-        raise CheckpointError(f"--resume: {p} holds no model state; is it a checkpoint_<i> folder?")
-    return p
+    """``True`` -> the newest complete checkpoint of the run; a path -> that checkpoint. Verified
+    (see :func:`llmskel.engine.checkpoints.select_checkpoint`)."""
+    return select_checkpoint(run_dir, resume)[0]
 
 
 class _QuietCheckpointRotation(logging.Filter):
@@ -137,8 +151,7 @@ def make_accelerator(cfg: ExperimentConfig, run_dir: Path) -> Accelerator:
     project = ProjectConfiguration(
         project_dir=str(run_dir),
         logging_dir=str(run_dir / "logs"),
-        automatic_checkpoint_naming=True,
-        total_limit=max(cfg.train.keep_checkpoints, 1),
+        automatic_checkpoint_naming=False,  # llmskel.engine.checkpoints names, seals and rotates them
     )
     accelerator = Accelerator(
         mixed_precision=cfg.train.mixed_precision,  # None: the launcher's choice wins
@@ -151,6 +164,20 @@ def make_accelerator(cfg: ExperimentConfig, run_dir: Path) -> Accelerator:
     check_world_size(accelerator)
     _quiet_checkpoint_rotation()
     return accelerator
+
+
+def _expected_files(accelerator: Accelerator) -> list[str]:
+    """What Accelerate's ``load_state`` reads on the plain (DDP / one process) path; FSDP and
+    DeepSpeed write their own layouts, checked through the manifest only."""
+    from accelerate.utils import DistributedType
+
+    if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED,
+                                        DistributedType.MEGATRON_LM):  # fmt: skip
+        return []
+    names = ["model.safetensors", "optimizer.bin", "scheduler.bin"]
+    if accelerator.scaler is not None:
+        names.append("scaler.pt")
+    return names
 
 
 def finish(accelerator: Accelerator) -> None:
@@ -220,19 +247,50 @@ def training_function(
     cfg: ExperimentConfig,
     resume: bool | str | None = None,
     stop_after_steps: int | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Train ``cfg``; returns the final metrics. ``stop_after_steps`` simulates a kill (tests)."""
-    from ..methods.base import get_method
+    """Train ``cfg``; returns the final metrics. ``stop_after_steps`` simulates a kill (tests).
+
+    The main process locks the run folder first; a fresh run (no ``resume``) into a folder that
+    holds another run's checkpoints or results is refused unless ``overwrite`` (which removes
+    them). Both happen before anything in the folder is written."""
+    if resume and overwrite:
+        raise ConfigError("--resume continues the run in the folder and --overwrite replaces it: choose one")
     from .config import check_experiment
 
     check_experiment(cfg)  # the whole config, before any run folder or data
     run_dir = Path(cfg.run_dir)
     accelerator = make_accelerator(cfg, run_dir)
+    lock = RunLock(run_dir)
+
+    def claim() -> int:
+        lock.acquire()
+        try:
+            prepare_run_dir(run_dir, bool(resume), overwrite)
+            return next_checkpoint_index(run_dir)
+        except BaseException:
+            lock.release()
+            raise
+
+    try:
+        first_index = on_main(accelerator, claim)
+    except BaseException:
+        finish(accelerator)
+        raise
+    try:
+        return _train(cfg, accelerator, run_dir, resume, stop_after_steps, first_index)
+    finally:
+        lock.release()
+
+
+def _train(cfg: ExperimentConfig, accelerator: Accelerator, run_dir: Path, resume: bool | str | None,
+           stop_after_steps: int | None, first_index: int) -> dict[str, Any]:  # fmt: skip
+    from ..methods.base import get_method
+
     if not cfg.train.progress or not accelerator.is_local_main_process:
         hide_library_progress_bars()
     set_seed(cfg.seed, deterministic=cfg.train.deterministic)
     if accelerator.is_main_process:
-        run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
 
     bundle: DataBundle = build_data(cfg.data, seed=cfg.seed)
@@ -262,19 +320,29 @@ def training_function(
     if val_loader is not None:
         val_loader = accelerator.prepare(val_loader)
     method.setup(accelerator.unwrap_model(model), accelerator.device)
-    progress = TrainProgress()
-    accelerator.register_for_checkpointing(progress)
+    progress = TrainProgress()  # kept in checkpoint.json, never registered (Accelerate would pickle it)
+    writer = CheckpointWriter(accelerator, run_dir, cfg.train.keep_checkpoints, first_index)
 
     if resume:
-        ckpt = find_checkpoint(run_dir, resume)
+
+        def pick() -> tuple[str, dict[str, Any]]:
+            ckpt, meta = select_checkpoint(run_dir, resume, _expected_files(accelerator))
+            return str(ckpt), meta
+
+        ckpt_name, meta = on_main(accelerator, pick)
+        ckpt = Path(ckpt_name)
+        if meta.get("num_processes") != accelerator.num_processes:
+            logger.warning("%s was written by %s processes and is resumed with %d: the random streams differ, "
+                           "so the run will not match an uninterrupted one exactly", ckpt,
+                           meta.get("num_processes"), accelerator.num_processes)  # fmt: skip
         try:
-            accelerator.load_state(str(ckpt))
-        except Exception as e:  # corrupt or mismatched state: say which folder and why
+            # every file was verified above without unpickling; Accelerate reads them weights-only too
+            accelerator.load_state(str(ckpt), load_kwargs={"weights_only": True})
+        except Exception as e:  # mismatched state (another model or optimizer): say which folder and why
             raise CheckpointError(
-                f"{ckpt}: cannot resume from this checkpoint ({type(e).__name__}: {e})"
+                f"cannot resume from {ckpt}: {type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
             ) from e
-        # automatic naming restarts at 0 after load_state: continue after the loaded one
-        accelerator.project_configuration.iteration = int(ckpt.name.split("_")[1]) + 1
+        progress.load_state_dict(meta["progress"], str(ckpt / "checkpoint.json"))
         accelerator.print(f"resumed from {ckpt}: epoch {progress.epoch}, batch {progress.batches_in_epoch}, "
                           f"step {progress.global_step}", file=sys.stderr)  # fmt: skip
 
@@ -282,7 +350,7 @@ def training_function(
         accelerator.init_trackers(cfg.name, config=_flat(to_dict(cfg)))
 
     def save_checkpoint() -> None:
-        accelerator.save_state()  # all processes must call it
+        writer.save(progress.state_dict())  # all processes must call it
 
     def record(extra: dict[str, Any] | None = None) -> dict[str, Any]:
         rec = {
@@ -312,7 +380,8 @@ def training_function(
             bar = tqdm(total=n_batches, initial=skip, desc=f"epoch {epoch + 1}/{epochs}", dynamic_ncols=True,
                        leave=False)  # fmt: skip
         t0, seen0 = time.perf_counter(), 0
-        loss_sum, loss_n = 0.0, 0
+        if not skip:  # a resumed epoch keeps the loss of the batches before the interruption
+            progress.epoch_loss_sum, progress.epoch_loss_batches = 0.0, 0
         for batch in loader:
             with accelerator.accumulate(model):
                 loss, logs = method.loss(model, batch)
@@ -320,7 +389,7 @@ def training_function(
                 if accelerator.num_processes > 1:
                     bad = accelerator.reduce(bad, reduction="sum")
                 if bad.item() > 0:
-                    cps = _checkpoint_dirs(run_dir)
+                    cps = list_checkpoints(run_dir)
                     last = cps[-1] if cps else None
                     finish(accelerator)
                     raise TrainingDivergedError(
@@ -338,8 +407,8 @@ def training_function(
             progress.batches_in_epoch += 1
             progress.samples_seen += world_batch
             seen0 += world_batch
-            loss_sum += float(loss.detach())
-            loss_n += 1
+            progress.epoch_loss_sum += float(loss.detach())
+            progress.epoch_loss_batches += 1
             if bar is not None:
                 rate = seen0 / max(time.perf_counter() - t0, 1e-9)
                 bar.update(1)
@@ -362,10 +431,11 @@ def training_function(
             bar.close()
         if stopped_early:
             break
-        epoch_loss = loss_sum / max(loss_n, 1)
+        epoch_loss = progress.epoch_loss_sum / max(progress.epoch_loss_batches, 1)
         train_rate = seen0 / max(time.perf_counter() - t0, 1e-9)
         progress.epoch = epoch + 1
         progress.batches_in_epoch = 0
+        progress.epoch_loss_sum, progress.epoch_loss_batches = 0.0, 0
         entry: dict[str, Any] = {
             "epoch": progress.epoch,
             "train_loss": epoch_loss,
@@ -402,8 +472,9 @@ def training_function(
             if pick is not None and pick["top1"] > progress.best_score:
                 progress.best_score, progress.best_epoch = pick["top1"], progress.epoch
                 if accelerator.is_main_process and "test" in reports:
-                    method.save_model(accelerator.unwrap_model(model), run_dir / "best",
-                                      record(_metrics_of(reports["test"], "test")))  # fmt: skip
+                    best_record = record(_metrics_of(reports["test"], "test"))
+                    best_record["model_selection"] = _selection_note("val" in reports, progress.epoch)
+                    method.save_model(accelerator.unwrap_model(model), run_dir / "best", best_record)
             # methods adapt to the validation split only, never to the test set
             method.on_epoch_end(accelerator.unwrap_model(model), progress.epoch, reports.get("val"))
         progress.history.append(entry)
@@ -439,7 +510,7 @@ def training_function(
     elif accelerator.is_main_process and not method.classifies:
         metrics = {**last_extra, "epochs": progress.epoch, "steps": progress.global_step,
                    "num_train": len(bundle.train_idx), "history": progress.history}  # fmt: skip
-        (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        (run_dir / "metrics.json").write_text(jsonio.dumps(metrics, indent=2))
         last = run_dir / "last"
         if last.exists():
             shutil.rmtree(last)
@@ -448,9 +519,20 @@ def training_function(
     result.update(last_extra)
     if last_report is not None:
         result.update(_metrics_of(last_report, "test"))
-        result.update(best_top1=progress.best_score, best_epoch=progress.best_epoch)
+        result.update(best_top1=progress.best_score, best_epoch=progress.best_epoch,
+                      best_selected_on="validation" if bundle.val is not None else "test")  # fmt: skip
     finish(accelerator)
     return result
+
+
+def _selection_note(on_validation: bool, epoch: int) -> str:
+    """How ``best/`` was chosen, for its model card and metrics.json."""
+    if on_validation:
+        return (f"epoch {epoch} of training, the one with the highest validation top-1 (samples held out "
+                "of the training split, data.val_fraction); the test metrics are of that epoch")  # fmt: skip
+    return (f"epoch {epoch} of training, the one with the highest TEST top-1: there was no validation "
+            "split, so the epoch was chosen on the test set and its test metrics are optimistic. Set "
+            "data.val_fraction > 0 to choose on held-out training samples, or report last/")  # fmt: skip
 
 
 def _metrics_of(rep: dict[str, Any], prefix: str) -> dict[str, float]:
@@ -465,6 +547,9 @@ def _write_outputs(cfg, run_dir: Path, bundle, method, model, rep, progress: Tra
         **_metrics_of(rep, "test"),
         "best_top1": progress.best_score,
         "best_epoch": progress.best_epoch,
+        # best_top1 is the validation top-1 when there is a validation split, else the test top-1
+        # (then best/ was chosen on the test set: optimistic; the model card says so too)
+        "best_selected_on": "validation" if bundle.val is not None else "test",
         "epochs": progress.epoch,
         "steps": progress.global_step,
         "num_train": len(bundle.train_idx),
@@ -473,7 +558,7 @@ def _write_outputs(cfg, run_dir: Path, bundle, method, model, rep, progress: Tra
         "per_class_accuracy": rep["per_class"],
         "history": progress.history,
     }
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (run_dir / "metrics.json").write_text(jsonio.dumps(metrics, indent=2))
     write_per_class_csv(run_dir / "per_class_accuracy.csv", rep)
     plot_confusion(rep["confusion"], method.classes_for("test"), run_dir / "confusion_matrix.png",
                    title=f"{cfg.name}")  # fmt: skip
