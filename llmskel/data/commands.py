@@ -7,10 +7,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..cli import add_json_flag, emit
-from .prepare import FORMATS
+
+# the raw formats ``data prepare`` reads; equal to ``prepare.FORMATS`` (tested), repeated here so
+# that building the command line imports neither numpy nor torch
+FORMATS = ("ntu", "nw-ucla", "utkinect", "folder", "pyskl")
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +200,8 @@ def _name_of(path: str, samples) -> str:
 
 def dataset_summary(ds) -> dict[str, Any]:
     """Counts and statistics shown by ``llmskel data info``."""
+    import numpy as np
+
     if hasattr(ds, "lengths"):
         lengths = np.asarray(ds.lengths)
         first = ds.get(0)
