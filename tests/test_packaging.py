@@ -253,3 +253,20 @@ def test_wheel_ships_configs_prompts_and_entry_points(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.strip() == str(site / "llmskel" / "configs" / "ucla_ctrgcn_cpu.yaml")
+
+
+def test_missing_optional_package_names_the_extra(monkeypatch):
+    from llmskel.errors import LlmskelError
+    from llmskel.optional import MissingDependencyError, require
+    from llmskel.text.encoders import build_text_encoder
+
+    monkeypatch.setitem(sys.modules, "open_clip", None)  # as if open_clip_torch were not installed
+    with pytest.raises(MissingDependencyError, match=r"pip install 'llmskel\[clip\]'") as e:
+        build_text_encoder("open_clip:ViT-B-32")
+    assert isinstance(e.value, LlmskelError)  # the CLI prints it as one line
+    monkeypatch.setitem(sys.modules, "datasets", None)
+    with pytest.raises(MissingDependencyError, match=r"llmskel\[hf\]"):
+        require("datasets", "export")
+    monkeypatch.setitem(sys.modules, "peft", None)
+    with pytest.raises(MissingDependencyError, match=r"llmskel\[llm\]"):
+        require("peft", "LoRA")
