@@ -33,7 +33,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         res["check"] = f"skipped: {e}"
     text = f"wrote {res['out']} ({res['bytes'] / 1e6:.1f} MB); input x {res['input_shape']}, outputs logits, features"
     if "max_abs_diff_logits" in res:
-        text += f"\nonnxruntime vs eager: max |diff| logits {res['max_abs_diff_logits']:.2e}"
+        text += f"\nonnxruntime vs eager: max |diff| logits {res['max_abs_diff_logits']:.2e} (relative {res['max_rel_diff_logits']:.1e})"
     emit(args, res, text)
     return 0
 
