@@ -23,7 +23,7 @@ COMMAND_MODULES = (
     "llmskel.text.commands",
     "llmskel.methods.commands",
     "llmskel.methods.recognize_cli",
-    "llmskel.models.commands",
+    "llmskel.deploy",
 )
 
 

@@ -1,14 +1,15 @@
-"""``llmskel convert`` (published checkpoints -> model folder) and ``llmskel export`` (ONNX)."""
+"""``llmskel convert`` (published checkpoints -> model folder) and ``llmskel export`` (ONNX); heavy
+imports happen inside the commands (``llmskel --help`` stays light)."""
 
 from __future__ import annotations
 
 import argparse
 
-from ..cli import add_json_flag, emit
+from .cli import add_json_flag, emit
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from .published import convert_published
+    from .models.published import convert_published
 
     res = convert_published(args.source, args.checkpoint, args.dataset, args.out)
     emit(args, res, f"wrote {res['out']}: CTR-GCN for {res['dataset']} ({res['classes']} classes, "
@@ -19,8 +20,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     import torch
 
-    from ..hub import SkeletonModel
-    from .onnx_export import check_onnx, example_input, export_onnx
+    from .hub import SkeletonModel
+    from .models.onnx_export import check_onnx, example_input, export_onnx
 
     model = SkeletonModel.from_pretrained(args.model).eval()
     res = export_onnx(model, args.out, dynamic_batch=args.dynamic_batch, opset=args.opset)
