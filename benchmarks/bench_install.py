@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import re
 import sys
-import tomllib
 from importlib import metadata
 from pathlib import Path
 
 from packaging.requirements import Requirement
+
+try:  # Python >= 3.11
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 TORCH_BUILD = re.compile(r"^(torch|torchvision|triton|nvidia-.*|cuda-.*)$")
@@ -60,7 +64,11 @@ def closure(reqs: list[str]) -> set[str]:
 
 
 def main() -> None:
-    path = Path(sys.argv[sys.argv.index("--pyproject") + 1]) if "--pyproject" in sys.argv else ROOT / "pyproject.toml"
+    path = (
+        Path(sys.argv[sys.argv.index("--pyproject") + 1])
+        if "--pyproject" in sys.argv
+        else ROOT / "pyproject.toml"
+    )
     project = tomllib.loads(path.read_text())["project"]
     core = project["dependencies"]
     extras = {k: v for k, v in project["optional-dependencies"].items() if k not in ("all", "dev")}
@@ -70,7 +78,9 @@ def main() -> None:
         names = closure(reqs)
         torch_mb = sum(sizes.get(n, 0) for n in names if TORCH_BUILD.match(n)) / 2**20
         rest_mb = sum(sizes.get(n, 0) for n in names if not TORCH_BUILD.match(n)) / 2**20
-        print(f"{label:<28} {len(names):>4} distributions  {rest_mb:8.0f} MiB without the torch build  (+{torch_mb:.0f} MiB torch build)")
+        print(
+            f"{label:<28} {len(names):>4} distributions  {rest_mb:8.0f} MiB without the torch build  (+{torch_mb:.0f} MiB torch build)"
+        )
         return names
 
     base = report("core", core)
@@ -80,7 +90,9 @@ def main() -> None:
         extra = closure(core + reqs) - base
         mb = sum(sizes.get(n, 0) for n in extra if not TORCH_BUILD.match(n)) / 2**20
         big = sorted(extra, key=lambda n: -sizes.get(n, 0))[:4]
-        print(f"  + [{name}]{'':<19} +{len(extra):>3} distributions  {mb:8.0f} MiB  (largest: {', '.join(big)})")
+        print(
+            f"  + [{name}]{'':<19} +{len(extra):>3} distributions  {mb:8.0f} MiB  (largest: {', '.join(big)})"
+        )
     report("all extras", core + [r for v in extras.values() for r in v])
 
 

@@ -83,5 +83,7 @@ def check_onnx(model, onnx_file: str | os.PathLike, x: torch.Tensor) -> dict[str
         "max_abs_diff_logits": float((torch.from_numpy(logits) - ref.logits).abs().max()),
         "max_abs_diff_features": float((torch.from_numpy(feats) - ref.feature).abs().max()),
         "max_abs_logit": float(ref.logits.abs().max()),
-        "max_rel_diff_logits": float((torch.from_numpy(logits) - ref.logits).abs().max() / ref.logits.abs().max()),
+        "max_rel_diff_logits": float(
+            (torch.from_numpy(logits) - ref.logits).abs().max() / ref.logits.abs().max()
+        ),
     }
