@@ -187,55 +187,11 @@ def run_verify(ref_dir: str, shape: str) -> float:
 
 
 def load_reference_ctrgcn(ours, ref) -> None:
-    """Copy a published-code CTR-GCN's parameters and BN statistics into our CTRGCN (same config)."""
-    import torch
+    """Copy a published-code CTR-GCN's parameters and BN statistics into our CTRGCN (same config),
+    through the mapping ``llmskel convert --from ctrgcn`` uses (so ``--verify`` checks it)."""
+    from llmskel.models.published import ctrgcn_from_published
 
-    def put(dst, src):
-        if dst.shape != src.shape:
-            raise ValueError(f"shape mismatch {tuple(dst.shape)} vs {tuple(src.shape)}")
-        dst.copy_(src)
-
-    def put_bn(dst, srcs):
-        for attr in ("weight", "bias", "running_mean", "running_var"):
-            put(getattr(dst, attr), torch.cat([getattr(s, attr) for s in srcs]))
-
-    def w2(conv):  # 1x1 conv weight -> matrix
-        return conv.weight[:, :, 0, 0]
-
-    with torch.no_grad():
-        put_bn(ours.data_bn, [ref.data_bn])
-        for i, blk in enumerate(ours.blocks):
-            rb = getattr(ref, f"l{i + 1}")
-            g, convs = rb.gcn1, rb.gcn1.convs
-            put(blk.gcn.query.weight, torch.cat([w2(c.conv1) for c in convs] + [w2(c.conv2) for c in convs]))
-            put(blk.gcn.query.bias, torch.cat([c.conv1.bias for c in convs] + [c.conv2.bias for c in convs]))
-            # our value rows are ordered (c_out, k)
-            put(blk.gcn.value.weight, torch.stack([w2(c.conv3) for c in convs], 1).flatten(0, 1))
-            put(blk.gcn.value.bias, torch.stack([c.conv3.bias for c in convs], 1).flatten())
-            put(blk.gcn.expand_weight, torch.stack([w2(c.conv4) for c in convs]))
-            put(blk.gcn.expand_bias, torch.stack([c.conv4.bias for c in convs]))
-            put(blk.gcn.PA, g.PA)
-            put(blk.gcn.alpha, g.alpha)
-            put_bn(blk.gcn.bn, [g.bn])
-            if blk.gcn.down is not None:
-                put(blk.gcn.down.weight, w2(g.down[0]))
-                put(blk.gcn.down.bias, g.down[0].bias)
-                put_bn(blk.gcn.down_bn, [g.down[1]])
-            br = rb.tcn1.branches
-            nd = len(blk.tcn.tconvs)
-            put(blk.tcn.reduce.weight, torch.cat([w2(b[0]) for b in br]))
-            put(blk.tcn.reduce.bias, torch.cat([b[0].bias for b in br]))
-            put_bn(blk.tcn.reduce_bn, [b[1] for b in br])
-            for j in range(nd):
-                put(blk.tcn.tconvs[j].weight, br[j][3].conv.weight.transpose(2, 3))
-                put(blk.tcn.tconvs[j].bias, br[j][3].conv.bias)
-            put_bn(blk.tcn.out_bn, [br[j][3].bn for j in range(nd)] + [br[nd][4]])
-            if blk.res_proj is not None:
-                put(blk.res_proj.weight, w2(rb.residual.conv))
-                put(blk.res_proj.bias, rb.residual.conv.bias)
-                put_bn(blk.res_bn, [rb.residual.bn])
-        put(ours.classifier.weight, ref.fc.weight)
-        put(ours.classifier.bias, ref.fc.bias)
+    ours.load_state_dict(ctrgcn_from_published(ref.state_dict(), ours.state_dict(), "reference"), strict=True)
 
 
 # ------------------------------------------------------------------------------ driver side

@@ -1,15 +1,12 @@
 """Train a model: ``accelerate launch scripts/train.py --config configs/X.yaml [key=value ...]``.
 
-With no config it trains the synthetic default (a few minutes on two CPU cores) and prints the test
-accuracy. ``--resume`` continues the latest checkpoint of the run, ``--resume PATH`` a given one.
-Same as ``llmskel train``; this file exists so that ``accelerate launch`` has a script to start.
+A thin wrapper around :mod:`llmskel.train` (``accelerate launch -m llmskel.train ...`` does the
+same from an installed package); see there for the arguments.
 """
 
 from __future__ import annotations
 
-import sys
-
-from llmskel.engine.commands import train_main
+from llmskel.train import main
 
 if __name__ == "__main__":
-    raise SystemExit(train_main(sys.argv[1:]))
+    raise SystemExit(main())

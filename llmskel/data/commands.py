@@ -7,10 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..cli import add_json_flag, emit
-from .prepare import formats
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(info.json, arrays.npy, samples.jsonl, report.json). Interrupted runs resume where they stopped; "
         "unreadable files are skipped and listed in OUT/report.json.",
     )
-    pp.add_argument("--format", required=True, choices=formats(), help="format of the raw data")
+    pp.add_argument("--format", required=True, metavar="FORMAT",
+                    help="the dataset the raw files belong to (ntu, nw-ucla, utkinect, utd-mhad, penn-action, "
+                    "folder, pyskl, ...: any registered dataset; an unknown name lists them)")  # fmt: skip
     pp.add_argument(
         "--src",
         required=True,
@@ -196,6 +195,8 @@ def _name_of(path: str, samples) -> str:
 
 def dataset_summary(ds) -> dict[str, Any]:
     """Counts and statistics shown by ``llmskel data info``."""
+    import numpy as np
+
     if hasattr(ds, "lengths"):
         lengths = np.asarray(ds.lengths)
         first = ds.get(0)

@@ -39,7 +39,10 @@ DATA_DIR = "data"
 
 def hf_features(classes: Sequence[str], num_bodies: int, num_joints: int, channels: int):
     """The ``datasets.Features`` of an export."""
-    from datasets import Array4D, ClassLabel, Features, Value
+    from ..optional import require
+
+    ds = require("datasets", "Hugging Face dataset export")
+    Array4D, ClassLabel, Features, Value = ds.Array4D, ds.ClassLabel, ds.Features, ds.Value
 
     return Features(
         {
@@ -91,7 +94,9 @@ def export_hf(
     ``splits`` maps split names to sample indices (default: everything in ``train``). Bodies are
     padded to ``num_bodies`` (default: the largest count found).
     """
-    import datasets
+    from ..optional import require
+
+    datasets = require("datasets", "Hugging Face datasets")
 
     out = Path(out_dir)
     splits = dict(splits) if splits else {"train": range(len(dataset))}
@@ -181,7 +186,9 @@ def load_hf_skeletons(
     Classes come from the ``label`` ClassLabel, the layout from the ``layout`` column. Each
     sample's ``extra["split"]`` is ``split``. ``limit`` stops after that many samples.
     """
-    import datasets
+    from ..optional import require
+
+    datasets = require("datasets", "Hugging Face datasets")
 
     p = Path(path_or_id)
     kwargs: dict[str, Any] = {"split": split, "streaming": streaming}

@@ -7,8 +7,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..cli import add_json_flag, emit, int_at_least, number_in
 
 logger = logging.getLogger(__name__)
@@ -16,7 +14,10 @@ logger = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------------------------------------
 def add_train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="experiment YAML (default: the synthetic default)")
+    p.add_argument(
+        "--config",
+        help="experiment YAML, or a built-in config name such as ucla_ctrgcn_cpu (default: the synthetic default)",
+    )
     p.add_argument(
         "overrides", nargs="*", metavar="key=value", help="override config keys, e.g. optim.lr=0.05"
     )
@@ -166,6 +167,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------------
 def ensemble_scores(files: list[str], weights: list[float] | None, softmax: bool = False) -> dict[str, Any]:
     """Fuse saved score files (``scores/test_scores.npz`` of several streams) by weighted sum."""
+    import numpy as np
+
     from ..errors import CheckpointError
     from .metrics import topk_accuracy
 

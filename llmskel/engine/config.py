@@ -13,7 +13,10 @@ cores.
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from ..config import bounded, from_dict, load_config, to_dict
@@ -120,8 +123,53 @@ class ExperimentConfig:
         return self.output_dir or f"runs/{self.name}"
 
 
-def load_experiment(path: str | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
-    return load_config(ExperimentConfig, path, overrides)
+def builtin_config_dir() -> Path | None:
+    """The folder of the experiment configs shipped with llmskel (package data ``llmskel.configs``),
+    or the repository's ``configs/`` when running from a checkout that is not installed."""
+    try:
+        spec = importlib.util.find_spec("llmskel.configs")
+    except ModuleNotFoundError:
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        for loc in spec.submodule_search_locations:
+            if Path(loc).is_dir():
+                return Path(loc)
+    checkout = Path(__file__).resolve().parents[2] / "configs"
+    return checkout if checkout.is_dir() else None
+
+
+def list_builtin_configs() -> list[str]:
+    """Names of the shipped experiment configs (``ucla_ctrgcn_cpu``, ...)."""
+    d = builtin_config_dir()
+    return sorted(p.stem for p in d.glob("*.yaml")) if d else []
+
+
+def resolve_config_path(spec: str | os.PathLike) -> Path:
+    """A config given on the command line -> the YAML file to read.
+
+    An existing file wins; otherwise a built-in name (``ucla_ctrgcn_cpu``, with or without
+    ``.yaml``), or ``configs/<built-in>.yaml`` as the README writes it, resolves to the shipped
+    copy, so the same command works from a checkout and from an installed wheel. Anything else is
+    a :class:`ConfigError` that lists the built-in names.
+    """
+    p = Path(spec)
+    if p.is_file():
+        return p
+    name = p.name[: -len(".yaml")] if p.name.endswith(".yaml") else p.name
+    d = builtin_config_dir()
+    if d is not None and (p.parent in (Path("."), Path("configs"))) and (d / f"{name}.yaml").is_file():
+        return d / f"{name}.yaml"
+    names = ", ".join(list_builtin_configs()) or "(none found)"
+    raise ConfigError(
+        f"config {str(spec)!r}: no such file and not a built-in config; built-in configs: {names}"
+    )
+
+
+def load_experiment(
+    path: str | os.PathLike | None = None, overrides: list[str] | None = None
+) -> ExperimentConfig:
+    """Read an experiment config: a YAML path or a built-in name (see :func:`resolve_config_path`)."""
+    return load_config(ExperimentConfig, resolve_config_path(path) if path else None, overrides)
 
 
 def check_experiment(cfg: ExperimentConfig) -> None:

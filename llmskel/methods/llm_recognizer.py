@@ -168,7 +168,10 @@ class SkeletonLlm(nn.Module):
             self.code_token_ids = tokenizer.convert_tokens_to_ids(names)
         embeddings = lm.get_input_embeddings().weight
         if not merged:
-            from peft import LoraConfig, get_peft_model
+            from ..optional import require
+
+            peft = require("peft", "the LLM recognizer (LoRA)")
+            LoraConfig, get_peft_model = peft.LoraConfig, peft.get_peft_model
 
             lc = cfg.lora
             lora = LoraConfig(r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=lc.target_modules,

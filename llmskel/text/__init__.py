@@ -21,35 +21,87 @@ Templates and shipped files (:mod:`llmskel.text.resources`)
 
 from __future__ import annotations
 
-from .cache import EmbeddingCache, cache_root, encode_cached
-from .describe import Describer, DescribeReport, LLMError, load_causal_lm, resolve_llm
-from .descriptions import (
-    ClassDescription,
-    DescriptionError,
-    DescriptionSet,
-    load_descriptions,
-    read_label_file,
-    read_pasta,
-    read_published,
-    read_sentences,
-    read_synonyms,
-)
-from .encoders import (
-    DEFAULT_TEXT_ENCODER,
-    TextEncoder,
-    TextEncoderError,
-    build_text_encoder,
-    check_text_dim,
-)
-from .resources import (
-    PART_NOUNS,
-    LabelPrompts,
-    Template,
-    list_shipped_descriptions,
-    load_label_prompts,
-    load_template,
-    shipped_descriptions_path,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .cache import EmbeddingCache, cache_root, encode_cached
+    from .describe import Describer, DescribeReport, LLMError, load_causal_lm, resolve_llm
+    from .descriptions import (
+        ClassDescription,
+        DescriptionError,
+        DescriptionSet,
+        load_descriptions,
+        read_label_file,
+        read_pasta,
+        read_published,
+        read_sentences,
+        read_synonyms,
+    )
+    from .encoders import (
+        DEFAULT_TEXT_ENCODER,
+        TextEncoder,
+        TextEncoderError,
+        build_text_encoder,
+        check_text_dim,
+    )
+    from .resources import (
+        PART_NOUNS,
+        LabelPrompts,
+        Template,
+        list_shipped_descriptions,
+        load_label_prompts,
+        load_template,
+        shipped_descriptions_path,
+    )
+
+# name -> submodule; the submodules import torch, so they load on first use of a name (PEP 562),
+# and ``llmskel --help`` does not pay for them
+_LAZY = {
+    "EmbeddingCache": "cache",
+    "cache_root": "cache",
+    "encode_cached": "cache",
+    "Describer": "describe",
+    "DescribeReport": "describe",
+    "LLMError": "describe",
+    "load_causal_lm": "describe",
+    "resolve_llm": "describe",
+    "ClassDescription": "descriptions",
+    "DescriptionError": "descriptions",
+    "DescriptionSet": "descriptions",
+    "load_descriptions": "descriptions",
+    "read_label_file": "descriptions",
+    "read_pasta": "descriptions",
+    "read_published": "descriptions",
+    "read_sentences": "descriptions",
+    "read_synonyms": "descriptions",
+    "DEFAULT_TEXT_ENCODER": "encoders",
+    "TextEncoder": "encoders",
+    "TextEncoderError": "encoders",
+    "build_text_encoder": "encoders",
+    "check_text_dim": "encoders",
+    "PART_NOUNS": "resources",
+    "LabelPrompts": "resources",
+    "Template": "resources",
+    "list_shipped_descriptions": "resources",
+    "load_label_prompts": "resources",
+    "load_template": "resources",
+    "shipped_descriptions_path": "resources",
+}
+
+
+def __getattr__(name: str) -> Any:
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{mod}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "DEFAULT_TEXT_ENCODER",

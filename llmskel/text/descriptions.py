@@ -46,12 +46,16 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 from ..data.layouts import PART_NAMES
 from ..errors import LlmskelError
+
+try:  # Python >= 3.11
+    from importlib.resources.abc import Traversable
+except ImportError:  # Python 3.10
+    from importlib.abc import Traversable
 
 FORMAT_NAME = "llmskel-descriptions"
 FORMAT_VERSION = 1

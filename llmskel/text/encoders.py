@@ -266,7 +266,9 @@ class OpenClipEncoder(TextEncoder):
 
     def __init__(self, name: str, pretrained: str | None = None, trainable: bool = False):
         super().__init__(name, trainable, {"pretrained": pretrained})
-        import open_clip
+        from ..optional import require
+
+        open_clip = require("open_clip", "open_clip text encoders")
 
         model_name = name
         if pretrained and pretrained.startswith("local-dir:"):

@@ -26,10 +26,14 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from importlib.resources import files
-from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from ..errors import LlmskelError
+
+try:  # Python >= 3.11
+    from importlib.resources.abc import Traversable
+except ImportError:  # Python 3.10
+    from importlib.abc import Traversable
 
 PART_NOUNS = {"head": "head", "hand": "hands", "arm": "arms", "hip": "hips", "leg": "legs", "foot": "feet"}
 

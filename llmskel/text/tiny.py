@@ -97,7 +97,9 @@ def register_tiny_open_clip(folder: str | Path, name: str = "llmskel-tiny-clip",
                             width: int = 32) -> str:  # fmt: skip
     """Register an open_clip architecture ``name`` with a tiny text tower (config written to
     ``folder``); ``open_clip.create_model(name)`` then builds it with random weights."""
-    import open_clip
+    from ..optional import require
+
+    open_clip = require("open_clip", "open_clip text towers")
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
