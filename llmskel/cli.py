@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "llmskel.text.commands",
     "llmskel.methods.commands",
     "llmskel.methods.recognize_cli",
+    "llmskel.stream.commands",
 )
 
 

@@ -75,6 +75,8 @@ class PoseFrame:
     index: int
     persons: list[PosePerson] = field(default_factory=list)
     layout: str | None = None  # when the frame says it (JSON lines); else the recording's
+    nan_joints: int = 0  # joints given as NaN (filled as missing)
+    empty_persons: int = 0  # persons given without any usable keypoint (left out)
 
 
 @dataclass
@@ -182,6 +184,8 @@ def parse_person(p: Any) -> tuple[np.ndarray, int | None, str | None]:
         return _landmarks(p), None, "mediapipe33"
     else:
         kp = np.asarray(_nested_num(p), dtype=np.float64)
+    if kp.size == 0:
+        return np.zeros((0, 3)), tid, lay
     if kp.ndim == 1:
         if kp.size % 3:
             raise ValueError(f"{kp.size} numbers are not x, y, score triples")
@@ -263,6 +267,9 @@ def parse_frame(obj: Any, default_index: int, layout: str | None = None,
             kp, tid, play = parse_person(p)
         except (ValueError, TypeError) as e:
             raise ValueError(f"person {i}: {e}") from None
+        if kp.size == 0:
+            frame.empty_persons += 1
+            continue
         play = lay or layout or play
         if play is None:
             raise ValueError(f"person {i}: {len(kp)} keypoints match no known layout; name the layout")
@@ -275,10 +282,12 @@ def parse_frame(obj: Any, default_index: int, layout: str | None = None,
         if len(kp) != n:
             raise ValueError(f"person {i}: {len(kp)} joints, layout {play} has {n}")
         has_score = get_layout(play).name not in ("ntu25", "kinect20")
+        frame.nan_joints += int(np.isnan(kp).any(axis=-1).sum())
         kp, miss = clean_keypoints(kp, min_score, has_score)
         missing += miss
         total += len(kp)
         if miss == len(kp):
+            frame.empty_persons += 1
             continue
         frame.persons.append(PosePerson(kp, tid))
     return frame, missing, total
