@@ -57,8 +57,16 @@ INTENDED_PARTS = {
         "arm": {"left shoulder", "right shoulder", "left elbow", "right elbow"},
         "hip": {"neck", "mid hip", "left hip", "right hip"},
         "leg": {"left knee", "right knee"},
-        "foot": {"left ankle", "right ankle", "left big toe", "left small toe", "left heel",
-                 "right big toe", "right small toe", "right heel"},
+        "foot": {
+            "left ankle",
+            "right ankle",
+            "left big toe",
+            "left small toe",
+            "left heel",
+            "right big toe",
+            "right small toe",
+            "right heel",
+        },
     },
     "mediapipe33": {
         "head": {

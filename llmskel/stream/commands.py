@@ -98,7 +98,9 @@ def format_segment(seg: Segment, fps: float | None) -> str:
     return f"person {seg.person:<3} {span}{frames}  {seg.label}  {seg.score:.2f}"
 
 
-def text_timeline(segments: Sequence[Segment], num_frames: int, fps: float | None = None, width: int = 72) -> str:
+def text_timeline(
+    segments: Sequence[Segment], num_frames: int, fps: float | None = None, width: int = 72
+) -> str:
     """One row per person, one character per ``num_frames / width`` frames: a letter per label."""
     if not segments or num_frames <= 0:
         return "(no segments)"
@@ -218,7 +220,9 @@ def register(sub) -> None:
     p = sub.add_parser("stream", help="recognise actions per person in a long recording or a live stream")
     p.add_argument("--model", required=True, help="model folder or Hub id")
     p.add_argument("--labels", default=None, help='zero-shot labels ("wave; sit down") or @FILE')
-    p.add_argument("--support", default=None, help="few-shot support set (folder of class subfolders, or CSV)")
+    p.add_argument(
+        "--support", default=None, help="few-shot support set (folder of class subfolders, or CSV)"
+    )
     p.add_argument("--window", default=None, help="window: frames (48) or seconds (1.5s, needs --fps); "
                    "default the model's num_frames")  # fmt: skip
     p.add_argument("--stride", default=None, help="frames or seconds between windows (default window / 4)")
@@ -226,10 +230,14 @@ def register(sub) -> None:
     p.add_argument("--threshold", type=float, default=0.0,
                    help="below this score a window is 'no action' (probability; cosine with --support)")  # fmt: skip
     p.add_argument("--smooth", type=int, default=1, help="windows averaged per decision (odd; 1 = none)")
-    p.add_argument("--batch-windows", type=int, default=1, help="windows classified together (latency vs speed)")
+    p.add_argument(
+        "--batch-windows", type=int, default=1, help="windows classified together (latency vs speed)"
+    )
     p.add_argument("--layout", default=None, help="the input's layout when it does not say it")
     p.add_argument("--min-score", type=float, default=0.1, help="keypoints below this confidence are missing")
-    p.add_argument("--max-gap", type=int, default=None, help="frames a person may be away before the track ends")
+    p.add_argument(
+        "--max-gap", type=int, default=None, help="frames a person may be away before the track ends"
+    )
     p.add_argument("--windows", action="store_true", help="with --json, also print every window decision")
     p.add_argument("--plot", default=None, help="write the timeline as a PNG")
     p.add_argument("input", help="file, folder, or - for JSON lines on stdin")

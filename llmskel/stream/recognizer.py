@@ -266,7 +266,9 @@ class StreamRecognizer:
                 raise ValueError(f"an array frame must be (M, V, C) or (V, C), got shape {frame.shape}")
             from ..data.readers.estimators import PosePerson
 
-            return PoseFrame(t, [PosePerson(a, m) for m, a in enumerate(arr) if a.any()], layout=self.input_layout)
+            return PoseFrame(
+                t, [PosePerson(a, m) for m, a in enumerate(arr) if a.any()], layout=self.input_layout
+            )
         if isinstance(frame, (str, bytes)):
             frame = json.loads(frame)
         fr, _, _ = parse_frame(frame, t, self.input_layout, self.min_score)
@@ -281,7 +283,11 @@ class StreamRecognizer:
         persons: list[tuple[int | None, np.ndarray]] = []
         try:
             fr = self._to_frame(frame, t)
-            lay = get_layout(fr.layout or self.input_layout or "").name if (fr.layout or self.input_layout) else None
+            lay = (
+                get_layout(fr.layout or self.input_layout or "").name
+                if (fr.layout or self.input_layout)
+                else None
+            )
             if fr.persons and lay is None:
                 raise ValueError("the frame does not say its layout; name the input layout")
             if lay is not None and self.input_layout is None:
@@ -366,7 +372,7 @@ class StreamRecognizer:
         return events
 
     def _queue(self, p: _Person, t: int) -> None:
-        if p.present.sum() < self.min_present * min(self.window, t + 1):
+        if p.present.sum() < self.min_present * self.window:
             return
         idx = np.arange(t - self.window + 1, t + 1) % self.window
         start = max(t - self.window + 1, p.first)
@@ -377,7 +383,10 @@ class StreamRecognizer:
         if not self.pending:
             return []
         batch, self.pending = self.pending, []
-        samples = [SkeletonSample(x, self.layout.name, extra={"spatial_dims": self.model_dims}) for _, _, _, x in batch]
+        samples = [
+            SkeletonSample(x, self.layout.name, extra={"spatial_dims": self.model_dims})
+            for _, _, _, x in batch
+        ]
         t0 = time.perf_counter()
         scores = self.classifier(samples)
         self.info.decision_seconds += time.perf_counter() - t0
@@ -435,8 +444,13 @@ class StreamRecognizer:
     def summary(self) -> dict[str, Any]:
         i = self.info
         per = {
-            str(pid): {"first_frame": s.first, "last_frame": s.last, "frames": s.frames, "windows": s.windows,
-                       "missing_fraction": round(s.missing / s.joints, 4) if s.joints else 0.0}  # fmt: skip
+            str(pid): {
+                "first_frame": s.first,
+                "last_frame": s.last,
+                "frames": s.frames,
+                "windows": s.windows,
+                "missing_fraction": round(s.missing / s.joints, 4) if s.joints else 0.0,
+            }  # fmt: skip
             for pid, s in self.stats.items()
         }
         return {

@@ -145,7 +145,9 @@ class SegmentMerger:
 
 
 # ------------------------------------------------------------------------------ metrics
-def labels_to_segments(labels: Sequence[Hashable], background: Hashable | None = None) -> list[tuple[Hashable, int, int]]:
+def labels_to_segments(
+    labels: Sequence[Hashable], background: Hashable | None = None
+) -> list[tuple[Hashable, int, int]]:
     """Runs of equal labels as (label, start, end) with ``end`` inclusive; background runs left out."""
     out = []
     start = 0
@@ -157,7 +159,9 @@ def labels_to_segments(labels: Sequence[Hashable], background: Hashable | None =
     return out
 
 
-def frame_accuracy(pred: Sequence[Hashable], true: Sequence[Hashable], ignore: Hashable | None = None) -> float:
+def frame_accuracy(
+    pred: Sequence[Hashable], true: Sequence[Hashable], ignore: Hashable | None = None
+) -> float:
     """Share of frames (where ``true`` is not ``ignore``) whose predicted label is the true one."""
     if len(pred) != len(true):
         raise ValueError(f"{len(pred)} predicted frames but {len(true)} true ones")

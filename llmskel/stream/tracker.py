@@ -50,7 +50,9 @@ class CentroidTracker:
         self._next += 1
         return self._next - 1
 
-    def update(self, t: int, keypoints: list[np.ndarray], given_ids: list[int | None] | None = None) -> list[int]:
+    def update(
+        self, t: int, keypoints: list[np.ndarray], given_ids: list[int | None] | None = None
+    ) -> list[int]:
         """Person ids for the detections of frame ``t`` (in order); given ids are kept as they are."""
         given_ids = given_ids or [None] * len(keypoints)
         ids: list[int | None] = list(given_ids)
