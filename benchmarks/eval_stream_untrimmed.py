@@ -68,11 +68,20 @@ def utk_original(root: Path, subjects):
     return out
 
 
-def run(model, recordings, window: int, stride: int, smooth: int, threshold: float, batch: int):
+def run(
+    model,
+    recordings,
+    window: int,
+    stride: int,
+    smooth: int,
+    threshold: float,
+    batch: int,
+    min_segment: int = 0,
+):
     preds, trues = [], []
     for data, labels in recordings:
         rec = StreamRecognizer(model, window=window, stride=stride, smooth=smooth, threshold=threshold,
-                               batch_windows=batch, max_gap=10**9)  # fmt: skip
+                               batch_windows=batch, max_gap=10**9, min_segment=min_segment)  # fmt: skip
         sample = SkeletonSample(data, model.layout)
         segs = [e for e in rec.run(frames_from_sample(sample)) if isinstance(e, Segment)]
         pred = segments_to_frames(segs, len(labels))
@@ -103,7 +112,9 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--clips", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threshold", type=float, default=0.0, help="ours: no-action threshold")
+    ap.add_argument(
+        "--threshold", type=float, default=0.5, help="no-action threshold of the last row (0: no row)"
+    )
     ap.add_argument("--smooth", type=int, default=3)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -127,12 +138,19 @@ def main(argv=None) -> int:
         settings.append(("utk-original", m, utk_original(data / "utkinect", {2, 4, 6, 8, 10}), 24, 4))
     for name, model, recs, window, stride in settings:
         frames = sum(len(lab) for _, lab in recs)
-        for method, (s, sm, th) in {"baseline (fixed windows)": (window, 1, 0.0),
-                                    "stream (overlap + smoothing)": (stride, args.smooth, args.threshold)}.items():  # fmt: skip
+        methods = {
+            "baseline (fixed windows)": (window, 1, 0.0, 0),
+            "stream (overlap + smoothing)": (stride, args.smooth, 0.0, 0),
+            "stream + min segment W/2": (stride, args.smooth, 0.0, window // 2),
+        }
+        if args.threshold > 0:
+            methods[f"stream + min segment + threshold {args.threshold}"] = (stride, args.smooth, args.threshold,
+                                                                              window // 2)  # fmt: skip
+        for method, (s, sm, th, ms) in methods.items():
             t0 = time.perf_counter()
-            preds, trues = run(model, recs, window, s, sm, th, batch=16)
+            preds, trues = run(model, recs, window, s, sm, th, batch=16, min_segment=ms)
             r = {"setting": name, "method": method, "recordings": len(recs), "frames": frames, "window": window,
-                 "stride": s, "smooth": sm, "threshold": th, **score(preds, trues),
+                 "stride": s, "smooth": sm, "threshold": th, "min_segment": ms, **score(preds, trues),
                  "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
             results.append(r)
             print(json.dumps(r), flush=True)

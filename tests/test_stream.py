@@ -268,3 +268,47 @@ def test_text_timeline_draws_one_letter_per_label():
     rows = text.splitlines()
     assert rows[1] == "person 0   |BBBBBBBBBB..........|" and rows[2] == "person 1   |     AAAAAAAAAAAAAAA|"
     assert "A=clap" in rows[3] and "B=wave" in rows[3] and ".=no action" in rows[3]
+
+
+@pytest.mark.slow  # trains a tiny zero-shot model (about 30 s on the shared 2-core machine)
+def test_zero_shot_mode_scores_the_users_labels(tmp_path, train_tiny, text_cache):
+    from llmskel.engine.config import load_experiment
+    from llmskel.methods.zero_shot_text import classify
+    from llmskel.text.tiny import save_tiny_sentence_encoder
+
+    text_dir = save_tiny_sentence_encoder(tmp_path / "bert16", hidden_size=16, seed=0)
+    cfg = load_experiment(None, [
+        "data.synthetic.num_classes=4", "data.synthetic.samples_per_class=3", "data.synthetic.num_subjects=2",
+        "data.synthetic.num_frames=24", "data.num_frames=16", "data.num_bodies=1", "model.name=ctrgcn_tiny",
+        "train.batch_size=8", "train.progress=false", "train.trackers=[jsonl]", "train.epochs=1",
+        "method=zeroshot", "zeroshot.unseen=[clap]", "zeroshot.text_max_length=128",
+        f"zeroshot.text_encoder=sentence:{text_dir}", f"output_dir={tmp_path / 'run'}",
+    ])  # fmt: skip
+    res = train_tiny(cfg)
+    model = SkeletonModel.from_pretrained(f"{res['run_dir']}/last")
+    from llmskel.data.synthetic import generate_sample
+
+    x = generate_sample("clap").data[:32, :1]
+    labels = ["clap hands", "jump up"]
+    rec = StreamRecognizer(model, labels=labels, window=16, stride=16)
+    windows = [
+        e for e in rec.run(frames_from_sample(SkeletonSample(x, "ntu25"))) if isinstance(e, WindowResult)
+    ]
+    assert rec.classes == labels and rec.summary()["mode"] == "zero-shot" and len(windows) == 2
+    ranking = dict(classify(model, [x[16:32]], labels, top_k=2)[0])
+    np.testing.assert_allclose(windows[1].scores, [ranking[lb] for lb in labels], rtol=1e-5)
+
+
+def test_min_segment_joins_short_segments_to_their_neighbour():
+    def run(labels, min_frames):
+        m = SegmentMerger(0, ["a", "b"], window=4, stride=4, min_frames=min_frames)
+        segs = []
+        for i, lab in enumerate(labels):
+            p = np.array([0.9, 0.1] if lab == "a" else [0.1, 0.9], np.float32)
+            segs += m.add(WindowResult(0, 4 * i, 4 * i + 3, "", 0.0, p))
+        return [(s.label, s.start, s.end) for s in segs + m.flush()]
+
+    flicker = list("aaabaaabbbb")  # one window (4 frames) of b inside a, then a long b
+    assert run(flicker, 0) == [("a", 0, 11), ("b", 12, 15), ("a", 16, 27), ("b", 28, 43)]
+    assert run(flicker, 5) == [("a", 0, 27), ("b", 28, 43)]
+    assert run(list("baaa"), 5) == [("a", 0, 15)]  # a short first segment joins the next one

@@ -137,7 +137,7 @@ def plot_timeline(segments: Sequence[Segment], windows: Sequence[WindowResult], 
     colour = {lab: cmap(i % cmap.N) for i, lab in enumerate(labels)}
     colour[NO_ACTION] = (0.85, 0.85, 0.85, 1.0)
     scale = (1.0 / fps) if fps else 1.0
-    fig, ax = plt.subplots(figsize=(12, 1.0 + 1.1 * max(1, len(persons))))
+    fig, ax = plt.subplots(figsize=(13, 1.6 + 0.9 * max(2, len(persons))))
     for row, pid in enumerate(persons):
         y = len(persons) - 1 - row
         for s in (s for s in segments if s.person == pid):
@@ -155,8 +155,8 @@ def plot_timeline(segments: Sequence[Segment], windows: Sequence[WindowResult], 
     ax.set_ylim(0, max(1, len(persons)))
     ax.set_xlabel("time (s)" if fps else "frame")
     handles = [plt.Rectangle((0, 0), 1, 1, color=colour[lab]) for lab in [*labels, NO_ACTION]]
-    ax.legend(handles, [*labels, NO_ACTION], loc="upper center", bbox_to_anchor=(0.5, -0.25 if len(persons) < 3 else -0.12),
-              ncol=min(5, len(labels) + 1), fontsize=8, frameon=False)  # fmt: skip
+    ax.legend(handles, [*labels, NO_ACTION], loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8,
+              frameon=False, ncol=1 if len(labels) < 12 else 2)  # fmt: skip
     ax.set_title(title or "actions per person (bars: segments; line above: window score, 0-1)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -177,7 +177,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     rec = StreamRecognizer(
         model, labels=labels, support=args.support, window=args.window, stride=args.stride, fps=args.fps,
         threshold=args.threshold, smooth=args.smooth, batch_windows=args.batch_windows, input_layout=args.layout,
-        min_score=args.min_score, max_gap=args.max_gap,
+        min_score=args.min_score, max_gap=args.max_gap, min_segment=args.min_segment,
     )  # fmt: skip
     keep = args.plot is not None or not args.json
     segments: list[Segment] = []
@@ -232,6 +232,9 @@ def register(sub) -> None:
     p.add_argument("--smooth", type=int, default=1, help="windows averaged per decision (odd; 1 = none)")
     p.add_argument(
         "--batch-windows", type=int, default=1, help="windows classified together (latency vs speed)"
+    )
+    p.add_argument(
+        "--min-segment", default=None, help="frames or seconds: shorter segments join their neighbour"
     )
     p.add_argument("--layout", default=None, help="the input's layout when it does not say it")
     p.add_argument("--min-score", type=float, default=0.1, help="keypoints below this confidence are missing")

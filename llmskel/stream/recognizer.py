@@ -206,6 +206,7 @@ class StreamRecognizer:
     ``window`` / ``stride``: frames, or seconds as ``"2s"`` with ``fps`` (defaults: the model's
     ``num_frames`` and a quarter of the window). ``threshold``: below it a window is ``no action``
     (default 0: always the best class). ``smooth``: windows averaged per decision (odd, 1 = none).
+    ``min_segment``: frames (or seconds); shorter segments join their neighbour (0 = off).
     """
 
     def __init__(self, model, labels: Sequence[str] | str | None = None, support: Any = None, *,
@@ -214,7 +215,7 @@ class StreamRecognizer:
                  batch_windows: int = 1, input_layout: str | None = None, min_score: float = MIN_SCORE,
                  min_present: float = 0.5, max_gap: int | None = None, track_distance: float = 0.5,
                  prompts: Any = None, text_fusion: float = 0.0, max_problems: int = 100,
-                 no_action: str = NO_ACTION):  # fmt: skip
+                 no_action: str = NO_ACTION, min_segment: int | str | None = None):  # fmt: skip
         self.model = model.eval()
         self.classifier = WindowClassifier(model, labels, support, support_labels, prompts, text_fusion)
         self.classes = self.classifier.classes
@@ -224,6 +225,7 @@ class StreamRecognizer:
         if self.stride > self.window:
             raise ConfigError(f"stride ({self.stride} frames) is longer than the window ({self.window})")
         self.threshold, self.smooth, self.no_action = float(threshold), int(smooth), no_action
+        self.min_segment = parse_span(min_segment, fps, "min_segment") or 0
         self.batch_windows = max(1, int(batch_windows))
         self.min_score, self.min_present = float(min_score), float(min_present)
         self.max_gap = int(max_gap) if max_gap is not None else self.window
@@ -347,7 +349,7 @@ class StreamRecognizer:
                 if p is None:
                     p = _Person(pid, np.zeros((self.window, *x.shape), np.float32), np.zeros(self.window, bool), t, t,
                                 SegmentMerger(pid, self.classes, self.window, self.stride, self.threshold,
-                                              self.smooth, self.no_action))  # fmt: skip
+                                              self.smooth, self.no_action, self.min_segment))  # fmt: skip
                     self.persons[pid] = p
                 p.buf[slot] = x
                 p.present[slot] = True

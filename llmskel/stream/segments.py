@@ -11,6 +11,9 @@ decision of the middle one (``k = 1``: no smoothing; ``k > 1`` delays a decision
 strides). The label is the best-scoring class, or ``no_action`` when its score is below
 ``threshold``. Consecutive decisions with one label form a :class:`Segment` whose score is the mean
 of its windows' scores; a gap in the track (the person was away for a whole window) ends a segment.
+With ``min_frames`` a segment shorter than that joins the segment before it (or, for the first one,
+the one after it), keeping that segment's label and score; a segment is then returned once the
+next one that cannot join it has closed (one segment of extra delay).
 
 **Metrics** (:func:`frame_accuracy`, :func:`segment_f1`): frame-wise accuracy, and the segmental
 F1 at an IoU threshold as in the action-segmentation literature: predicted segments are taken in
@@ -69,7 +72,7 @@ class SegmentMerger:
     """Per person: window results in, closed segments out (see the module docstring)."""
 
     def __init__(self, person: int, classes: Sequence[str], window: int, stride: int, threshold: float = 0.0,
-                 smooth: int = 1, no_action: str = NO_ACTION):  # fmt: skip
+                 smooth: int = 1, no_action: str = NO_ACTION, min_frames: int = 0):  # fmt: skip
         self.person, self.classes = person, list(classes)
         self.window, self.stride = int(window), int(stride)
         self.threshold, self.no_action = float(threshold), no_action
@@ -79,6 +82,8 @@ class SegmentMerger:
         self._open: Segment | None = None
         self._last_end = -1  # last frame given a decision
         self._last_window_end = -1
+        self.min_frames = int(min_frames)
+        self._held: Segment | None = None  # the last closed segment, while a short one may still join it
 
     def _span(self, w: WindowResult, last: bool) -> tuple[int, int]:
         end = w.end if last else min(w.end, w.end - (self.window - self.stride) // 2)
@@ -100,7 +105,7 @@ class SegmentMerger:
             return []
         out = []
         if self._open is not None and (self._open.label != label or start > self._open.end + 1):
-            out.append(self._open)
+            out += self._emit(self._open)
             self._open = None
         if self._open is None:
             self._open = Segment(self.person, start, end, label, score, 1)
@@ -139,9 +144,35 @@ class SegmentMerger:
             end = last_frame if last_frame is not None else self._last_window_end
             if end >= self._open.start:
                 self._open.end = end
-            out.append(self._open)
+            out += self._emit(self._open)
             self._open = None
+        if self._held is not None:
+            out.append(self._held)
+            self._held = None
         return out
+
+    def _emit(self, seg: Segment) -> list[Segment]:
+        """Closed segments in order; with ``min_frames`` a shorter one joins its neighbour (see above)."""
+        if self.min_frames <= 1:
+            return [seg]
+        h = self._held
+        if h is None:
+            self._held = seg
+            return []
+        touching = seg.start == h.end + 1
+        short = seg.end - seg.start + 1 < self.min_frames
+        if touching and (seg.label == h.label or short):  # joins the held segment
+            if seg.label == h.label:
+                h.score = (h.score * h.windows + seg.score * seg.windows) / (h.windows + seg.windows)
+                h.windows += seg.windows
+            h.end = seg.end
+            return []
+        if touching and h.end - h.start + 1 < self.min_frames:  # the held one is short: it joins this one
+            seg.start = h.start
+            self._held = seg
+            return []
+        self._held = seg
+        return [h]
 
 
 # ------------------------------------------------------------------------------ metrics
