@@ -76,6 +76,8 @@ def iter_input(path: str, layout: str | None = None, min_score: float = 0.1) -> 
         except SkeletonFormatError:
             rec = None
         if rec is not None:
+            for item in rec.skipped:
+                print(f"{p} ({item['where']}): skipped: {item['error']}", file=sys.stderr)
             yield from ((fr, f"{p.name} frame {fr.index}") for fr in rec.frames)
             return
     from ..data.io import read_any

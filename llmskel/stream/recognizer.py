@@ -225,7 +225,7 @@ class StreamRecognizer:
         if self.stride > self.window:
             raise ConfigError(f"stride ({self.stride} frames) is longer than the window ({self.window})")
         self.threshold, self.smooth, self.no_action = float(threshold), int(smooth), no_action
-        self.min_segment = parse_span(min_segment, fps, "min_segment") or 0
+        self.min_segment = 0 if min_segment in (None, 0, "0") else parse_span(min_segment, fps, "min_segment")
         self.batch_windows = max(1, int(batch_windows))
         self.min_score, self.min_present = float(min_score), float(min_present)
         self.max_gap = int(max_gap) if max_gap is not None else self.window
