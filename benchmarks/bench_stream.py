@@ -7,7 +7,8 @@ setting). Models have random weights (speed does not depend on them): CTR-GCN-sm
 CTR-GCN, kinect20 layout, 10 classes, 32-frame model input. Prints one JSON line per model:
 ``fps`` (frames pushed per second of wall time, decisions included), ``decision_ms`` median and
 95th percentile (the wall time of the ``push`` that emitted a window: buffer, preprocessing and
-forward pass), ``frame_us`` (a push without a decision).
+forward pass), ``frame_us`` (a push without a decision), ``forward_ms`` (the bare forward pass of
+one 32-frame window, measured in the same run: what the machine's load does to the model alone).
 
     OMP_NUM_THREADS=1 python benchmarks/bench_stream.py [--frames 1200] [--window 32] [--stride 8]
 """
@@ -75,7 +76,15 @@ def bench(model, data: np.ndarray, window: int, stride: int) -> dict:
         (dec if ev else plain).append(time.perf_counter() - a)
     rec.flush()
     wall = time.perf_counter() - t0
+    x = torch.from_numpy(np.ascontiguousarray(data[:32].transpose(3, 0, 2, 1)[None]))  # (1, C, T, V, M)
+    fwd = []
+    with torch.no_grad():
+        for _ in range(30):  # the bare forward pass, for the share of the decision the model takes
+            a = time.perf_counter()
+            model(x)
+            fwd.append(time.perf_counter() - a)
     return {"frames": len(frames), "fps": round(len(frames) / wall, 1), "windows": len(dec),
+            "forward_ms_median": round(1000 * float(np.median(fwd)), 2),
             "decision_ms_median": round(1000 * float(np.median(dec)), 2),
             "decision_ms_p95": round(1000 * float(np.percentile(dec, 95)), 2),
             "frame_us_median": round(1e6 * float(np.median(plain)), 1)}  # fmt: skip
