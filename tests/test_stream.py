@@ -312,3 +312,19 @@ def test_min_segment_joins_short_segments_to_their_neighbour():
     assert run(flicker, 0) == [("a", 0, 11), ("b", 12, 15), ("a", 16, 27), ("b", 28, 43)]
     assert run(flicker, 5) == [("a", 0, 27), ("b", 28, 43)]
     assert run(list("baaa"), 5) == [("a", 0, 15)]  # a short first segment joins the next one
+
+
+def test_stream_cli_reads_an_openpose_folder_and_names_a_bad_file(tmp_path, capsys):
+    tiny_model("coco17").save_pretrained(tmp_path / "m")
+    rng = np.random.default_rng(8)
+    folder = tmp_path / "op"
+    folder.mkdir()
+    for t in range(20):
+        kp = np.asarray(person(rng, 100, v=25)).ravel().tolist()
+        text = json.dumps({"people": [{"person_id": [-1], "pose_keypoints_2d": kp}]})
+        (folder / f"cam_{t:012d}_keypoints.json").write_text("{truncated" if t == 7 else text)
+    rc = cli_main(["stream", "--model", str(tmp_path / "m"), "--window", "8", "--json", str(folder)])
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.splitlines()[-1])
+    assert rc == 0 and summary["frames"] == 20 and summary["frames_dropped"] == 1
+    assert summary["input_layout"] == "openpose25" and "cam_000000000007_keypoints.json" in captured.err
