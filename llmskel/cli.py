@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "llmskel.methods.commands",
     "llmskel.methods.recognize_cli",
     "llmskel.deploy",
+    "llmskel.stream.commands",
 )
 
 

@@ -51,6 +51,23 @@ INTENDED_PARTS = {
         "leg": {"left knee", "right knee"},
         "foot": {"left ankle", "right ankle"},
     },
+    "openpose25": {
+        "head": {"nose", "left eye", "right eye", "left ear", "right ear"},
+        "hand": {"left wrist", "right wrist"},
+        "arm": {"left shoulder", "right shoulder", "left elbow", "right elbow"},
+        "hip": {"neck", "mid hip", "left hip", "right hip"},
+        "leg": {"left knee", "right knee"},
+        "foot": {
+            "left ankle",
+            "right ankle",
+            "left big toe",
+            "left small toe",
+            "left heel",
+            "right big toe",
+            "right small toe",
+            "right heel",
+        },
+    },
     "mediapipe33": {
         "head": {
             "nose",

@@ -106,18 +106,18 @@ def test_folder_arrays_with_named_labels_and_split(tmp_path):
 def test_folder_integer_labels_given_classes_and_bad_rows(tmp_path):
     rng = np.random.default_rng(2)
     good = rng.normal(size=(5, 1, 20, 3)).astype(np.float32)
-    nan = good.copy()
-    nan[3, 0, 4, 1] = np.nan
-    csv = "file,label\ng.npy,1\nnan.npy,0\nmissing.npy,0\ng2.npy,7\n"
+    inf = good.copy()
+    inf[3, 0, 4, 1] = np.inf  # NaN marks a missing joint (tests/test_readers_estimators.py); inf is an error
+    csv = "file,label\ng.npy,1\ninf.npy,0\nmissing.npy,0\ng2.npy,7\n"
     skipped: list[dict] = []
     ds = load_folder(
-        _folder(tmp_path, csv, {"g.npy": good, "g2.npy": good, "nan.npy": nan}),
+        _folder(tmp_path, csv, {"g.npy": good, "g2.npy": good, "inf.npy": inf}),
         classes=["a", "b"],
         skipped=skipped,
     )
     assert len(ds) == 1 and ds.get(0).label_name == "b" and ds.layout == "kinect20"
     errors = " | ".join(s["error"] for s in skipped)
-    assert "nan.npy (frame 3): non-finite" in errors
+    assert "inf.npy (frame 3): infinite coordinate" in errors
     assert "labels.csv (line 4): file 'missing.npy' not found" in errors
     assert "labels.csv (line 5): label 7 is outside 0..1" in errors
 

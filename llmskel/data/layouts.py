@@ -253,10 +253,29 @@ PENN13 = _make(
            "foot": [11, 12]},
     description="Penn Action, 13 joints, 2D image pixels with visibility",
 )
+
+# OpenPose BODY_25 (the default OpenPose model): COCO-18 plus a mid hip and three points per foot.
+# The tree is rooted at the neck like OPENPOSE18; the hips hang from the mid hip, the toes and the
+# heel from the ankle (OpenPose draws small toe -> big toe; here both toes hang from the ankle).
+OPENPOSE25 = _make(
+    "openpose25",
+    ["nose", "neck", "right shoulder", "right elbow", "right wrist",
+     "left shoulder", "left elbow", "left wrist", "mid hip", "right hip", "right knee", "right ankle",
+     "left hip", "left knee", "left ankle", "right eye", "left eye", "right ear", "left ear",
+     "left big toe", "left small toe", "left heel", "right big toe", "right small toe", "right heel"],
+    [(0, 1), (2, 1), (3, 2), (4, 3), (5, 1), (6, 5), (7, 6), (8, 1), (9, 8), (10, 9), (11, 10),
+     (12, 8), (13, 12), (14, 13), (15, 0), (16, 0), (17, 15), (18, 16),
+     (19, 14), (20, 14), (21, 14), (22, 11), (23, 11), (24, 11)],
+    center=1,
+    origin=(8,),
+    parts={"head": [0, 15, 16, 17, 18], "hand": [4, 7], "arm": [2, 3, 5, 6], "hip": [1, 8, 9, 12],
+           "leg": [10, 13], "foot": [11, 14, 19, 20, 21, 22, 23, 24]},
+    description="OpenPose BODY_25, 25 joints (2D)",
+)
 # fmt: on
 
 LAYOUTS: dict[str, Layout] = {
-    lay.name: lay for lay in (NTU25, KINECT20, COCO17, OPENPOSE18, MEDIAPIPE33, UTD20, PENN13)
+    lay.name: lay for lay in (NTU25, KINECT20, COCO17, OPENPOSE18, OPENPOSE25, MEDIAPIPE33, UTD20, PENN13)
 }
 ALIASES = {
     "ntu": "ntu25",
@@ -280,6 +299,9 @@ ALIASES = {
     "utdmhad": "utd20",
     "penn": "penn13",
     "penn-action": "penn13",
+    "body25": "openpose25",
+    "body_25": "openpose25",
+    "openpose-25": "openpose25",
 }
 
 
@@ -428,6 +450,18 @@ _CONVERSIONS = {
     ("coco17", "penn13"): lambda: _to_penn(COCO17),
     ("mediapipe33", "penn13"): lambda: _compose("mediapipe33", "coco17", "penn13"),
 }
+
+
+def _openpose25_to(target: str) -> list[dict[int, float]]:
+    """BODY_25 -> COCO-18 / COCO-17: the shared joints by name (mid hip and feet dropped)."""
+    o = {name: i for i, name in enumerate(OPENPOSE25.joints)}
+    return [{o[j]: 1.0} for j in get_layout(target).joints]
+
+
+_CONVERSIONS.update({
+    ("openpose25", "openpose18"): lambda: _openpose25_to("openpose18"),
+    ("openpose25", "coco17"): lambda: _openpose25_to("coco17"),
+})  # fmt: skip
 
 
 def _compose(a: str, b: str, c: str) -> list[dict[int, float]]:

@@ -50,6 +50,7 @@ import numpy as np
 from ...errors import SkeletonFormatError
 from ..layouts import get_layout
 from ..sample import SkeletonDataset, SkeletonSample, validate_array
+from .estimators import fill_missing_joints
 from .files import read_json
 from .pyskl import infer_layout
 
@@ -93,7 +94,16 @@ def read_array_file(path: str | os.PathLike, layout: str | None = None) -> tuple
     if arr.ndim != 4:
         raise SkeletonFormatError(path, f"expected a (T, M, V, C) or (T, V, C) array, got shape {arr.shape}")
     lay = get_layout(layout).name if layout else infer_layout(arr.shape[2], path)
-    return validate_array(arr, lay, str(path)), lay
+    # NaN marks a missing joint: filled as absent (zeros), share reported (readers/estimators.py)
+    arr = validate_array(arr, lay, str(path), allow_nan=True)
+    if np.isinf(arr).any():
+        raise SkeletonFormatError(
+            path, "infinite coordinate", where=f"frame {int(np.argwhere(np.isinf(arr))[0, 0])}"
+        )
+    arr, missing = fill_missing_joints(arr)
+    if missing:
+        log.warning("%s: %.1f %% of joints missing (NaN), filled as absent (zeros)", path, 100 * missing)
+    return arr, lay
 
 
 # ------------------------------------------------------------------------------------------
