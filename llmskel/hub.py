@@ -91,7 +91,9 @@ def resolve_model_folder(model_id: str, *, revision: str | None = None, cache_di
             "cache_dir that holds it, or connect and retry."
         ) from None
     except EntryNotFoundError:
-        raise CheckpointError(f"Hub repository {model_id!r} has no {CONFIG_NAME}; not an llmskel model") from None
+        raise CheckpointError(
+            f"Hub repository {model_id!r} has no {CONFIG_NAME}; not an llmskel model"
+        ) from None
     except HfHubHTTPError as e:
         raise CheckpointError(f"could not download {model_id!r} from the Hub: {e}") from None
     except CheckpointError:
@@ -314,7 +316,9 @@ def llm_recognizer_card(model) -> ModelCard:
     fp = dict(model.fingerprint, name=public_name(model.fingerprint.get("name")))
     name = str(tr.get("name") or "LLM action recognizer")
     base = base_model_id(fp.get("name"))
-    extra = {"base_model": base, "base_model_relation": "merge" if model.merged else "adapter"} if base else {}
+    extra = (
+        {"base_model": base, "base_model_relation": "merge" if model.merged else "adapter"} if base else {}
+    )
     data = _card_data(tr, name, ["llmskel", TASK, "llm", "lora", "peft", model.vq.layout], eval_results(tr),
                       **extra)  # fmt: skip
     lora = model.cfg.lora

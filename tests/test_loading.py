@@ -47,7 +47,9 @@ def vq(tmp: Path, training: dict | None = None) -> Path:
 
     torch.manual_seed(0)
     pre = preprocessing_of(DataConfig(num_frames=16, num_bodies=1))
-    m = SkeletonVQTokenizer(VQConfig(window=4, codebook_size=8, code_dim=4, hidden_dim=16), "ntu25", 3, 16, 1, pre)
+    m = SkeletonVQTokenizer(
+        VQConfig(window=4, codebook_size=8, code_dim=4, hidden_dim=16), "ntu25", 3, 16, 1, pre
+    )
     m.train()
     m(torch.randn(16, 3, 16, 25, 1))
     m.eval().save_pretrained(tmp / "vq", training=training)
@@ -91,7 +93,9 @@ def hub_cache(tmp: Path, folder: Path, repo: str = "org/name", revision: str = "
 # ---------------------------------------------------------------------------------------------- load
 def test_load_returns_the_right_class_and_wrong_loaders_name_the_right_one(tmp_path):
     g, v = gcn(tmp_path), vq(tmp_path)
-    assert isinstance(llmskel.load(g), SkeletonModel) and isinstance(llmskel.load(str(v)), SkeletonVQTokenizer)
+    assert isinstance(llmskel.load(g), SkeletonModel) and isinstance(
+        llmskel.load(str(v)), SkeletonVQTokenizer
+    )
     with pytest.raises(CheckpointError, match=r"skeleton VQ tokenizer folder.*llmskel\.load.*SkeletonVQTokenizer\."
                                               r"from_pretrained"):  # fmt: skip
         SkeletonModel.from_pretrained(v)
@@ -134,7 +138,9 @@ def test_llm_recognizer_loads_through_load_and_its_card_names_the_base_model(tmp
     with pytest.raises(CheckpointError, match=r"LLM recognizer folder.*SkeletonLlm\.from_pretrained"):
         SkeletonModel.from_pretrained(folder)
     card = ModelCard.load(folder / "README.md")
-    assert card.data.base_model == "HuggingFaceTB/SmolLM2-135M-Instruct" and card.data.library_name == "llmskel"
+    assert (
+        card.data.base_model == "HuggingFaceTB/SmolLM2-135M-Instruct" and card.data.library_name == "llmskel"
+    )
     assert card.data.license == "other" and card.data.datasets == ["nw-ucla"] and "lora" in card.data.tags
     (res,) = card.data.eval_results
     assert (res.dataset_name, res.dataset_config, res.metric_value) == ("nw-ucla", "xview", 0.25)
@@ -158,7 +164,9 @@ def test_from_pretrained_honours_hub_arguments_offline(tmp_path):
     ref = SkeletonModel.from_pretrained(g)
     x = torch.randn(2, 3, 16, 25, 1)
     for revision in ("v1", SHA, None):
-        m = SkeletonModel.from_pretrained("org/name", cache_dir=cache, local_files_only=True, revision=revision)
+        m = SkeletonModel.from_pretrained(
+            "org/name", cache_dir=cache, local_files_only=True, revision=revision
+        )
         torch.testing.assert_close(m(x).logits, ref(x).logits, rtol=0, atol=0)
     assert isinstance(llmskel.load("org/name", cache_dir=str(cache), revision="v1"), SkeletonModel)
     m = llmskel.create_model("hf-hub:org/name", cache_dir=cache, local_files_only=True)
@@ -186,7 +194,9 @@ def test_downloads_fetch_only_the_files_a_folder_kind_needs():
             "lm/model.safetensors", "lm/config.json", "base.gguf", "runs/events.out.tfevents"]  # fmt: skip
     got = {k: set(filter_repo_objects(repo, allow_patterns=list(kind.files))) for k, kind in KINDS.items()}
     assert got["skeleton-model"] == got["vq-tokenizer"] == {"config.json", "model.safetensors", "README.md"}
-    assert {"tokenizer/tokenizer.json", "tokenizer/merges.txt", "lm/model.safetensors"} <= got["llm-recognizer"]
+    assert {"tokenizer/tokenizer.json", "tokenizer/merges.txt", "lm/model.safetensors"} <= got[
+        "llm-recognizer"
+    ]
     assert not {"pytorch_model.bin", "modeling_evil.py", "notes.pkl", "base.gguf"} & got["llm-recognizer"]
 
 
@@ -197,7 +207,9 @@ def test_model_card_metadata_reads_back_with_huggingface_hub(tmp_path):
     card = ModelCard.load(g / "README.md")
     d = card.data
     assert d.library_name == "llmskel" and d.license == "apache-2.0" and d.datasets == ["synthetic"]
-    assert d.metrics == ["accuracy"] and {"llmskel", "skeleton-based-action-recognition", "ctrgcn"} <= set(d.tags)
+    assert d.metrics == ["accuracy"] and {"llmskel", "skeleton-based-action-recognition", "ctrgcn"} <= set(
+        d.tags
+    )
     assert d.pipeline_tag is None  # no video widget for a model that takes skeletons
     res = {r.metric_name: r for r in d.eval_results}
     assert set(res) == {"test_top1", "test_top5"}  # epochs is no result
@@ -205,7 +217,9 @@ def test_model_card_metadata_reads_back_with_huggingface_hub(tmp_path):
     assert (top1.dataset_name, top1.dataset_config, top1.dataset_split, top1.metric_type, top1.metric_value) == (
         "synthetic", "xsub", "test", "accuracy", 0.5)  # fmt: skip
     text = (g / "README.md").read_text()
-    assert str(tmp_path) not in text and "video-classification" not in text and "| test_top1 | 0.5000 |" in text
+    assert (
+        str(tmp_path) not in text and "video-classification" not in text and "| test_top1 | 0.5000 |" in text
+    )
     meta = metadata_load(g / "README.md")
     assert meta["model-index"][0]["results"][0]["dataset"]["name"] == "synthetic"
 
@@ -215,8 +229,10 @@ def test_vq_tokenizer_folder_has_a_card(tmp_path):
                       "metrics": {"val_recon_loss": 0.125, "val_codebook_usage_min": 0.5}})  # fmt: skip
     d = ModelCard.load(v / "README.md").data
     assert d.library_name == "llmskel" and d.license == "other" and d.datasets == ["nw-ucla"]
-    assert {r.metric_name: r.metric_value for r in d.eval_results} == {"val_recon_loss": 0.125,
-                                                                       "val_codebook_usage_min": 0.5}
+    assert {r.metric_name: r.metric_value for r in d.eval_results} == {
+        "val_recon_loss": 0.125,
+        "val_codebook_usage_min": 0.5,
+    }
     assert {r.dataset_split for r in d.eval_results} == {"val"} and "skeleton-tokenizer" in d.tags
     assert str(tmp_path) not in (v / "README.md").read_text()
 
@@ -290,7 +306,9 @@ def test_vq_tokenizer_shares_the_model_input_path(tmp_path):
     tok = SkeletonVQTokenizer.from_pretrained(vq(tmp_path))
     arr = np.random.default_rng(0).normal(size=(20, 1, 25, 3)).astype(np.float32)
     gm = SkeletonModel.from_pretrained(gcn(tmp_path))
-    torch.testing.assert_close(tok.prepare_inputs(arr), gm.prepare_inputs(arr))  # same preprocessing, same path
+    torch.testing.assert_close(
+        tok.prepare_inputs(arr), gm.prepare_inputs(arr)
+    )  # same preprocessing, same path
     with pytest.raises(SkeletonFormatError, match="2 channels per joint, but this model takes 3"):
         tok.prepare_inputs(arr[..., :2])
 
@@ -302,7 +320,9 @@ def test_top_level_api_is_lazy_and_complete():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(Path(llmskel.__file__).parents[1])})  # fmt: skip
     names = out.stdout.strip().split(",")
-    assert {"load", "SkeletonModel", "create_model", "read_any", "FewShotClassifier", "Prediction"} <= set(names)
+    assert {"load", "SkeletonModel", "create_model", "read_any", "FewShotClassifier", "Prediction"} <= set(
+        names
+    )
     import importlib.util
 
     assert ("StreamRecognizer" in names) == (importlib.util.find_spec("llmskel.stream") is not None)

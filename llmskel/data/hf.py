@@ -158,8 +158,12 @@ def _card(
         size_categories=[_size_category(sum(counts.values()))],
         tags=["skeleton", "action-recognition", "skeleton-based-action-recognition", "llmskel", layout],
         pretty_name=name,
-        configs=[{"config_name": "default",
-                  "data_files": [{"split": s, "path": f"{DATA_DIR}/{s}-*.parquet"} for s in counts]}],  # fmt: skip
+        configs=[
+            {
+                "config_name": "default",
+                "data_files": [{"split": s, "path": f"{DATA_DIR}/{s}-*.parquet"} for s in counts],
+            }
+        ],  # fmt: skip
     )
     classes = ", ".join(dataset.classes[:20]) + (" ..." if len(dataset.classes) > 20 else "")
     table = "\n".join(f"| {s} | {n} |" for s, n in counts.items())

@@ -97,5 +97,7 @@ def prepare_inputs(samples: Any, layout: str, preprocessing: dict[str, Any],
             s = s.replace(data=convert_layout(s.data, src, dst), layout=dst)
         xs.append(pipe(s)["x"])  # (T, M, V, C); evaluation: no randomness
     if not xs:
-        return torch.zeros(0, int(channels or 0), cfg.num_frames, get_layout(layout).num_joints, cfg.num_bodies)
+        return torch.zeros(
+            0, int(channels or 0), cfg.num_frames, get_layout(layout).num_joints, cfg.num_bodies
+        )
     return to_model_input(np.stack(xs))

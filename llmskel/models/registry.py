@@ -79,9 +79,7 @@ def get_model_config(name: str) -> dict[str, Any]:
     """A copy of the built-in config ``name`` (as written in its JSON file)."""
     configs = _builtin_configs()
     if name not in configs:
-        raise ConfigError(
-            f"unknown model {name!r}{suggest(name, sorted(configs), 'models')}"
-        )
+        raise ConfigError(f"unknown model {name!r}{suggest(name, sorted(configs), 'models')}")
     return copy.deepcopy(configs[name])
 
 
@@ -95,9 +93,7 @@ def arch_parameters(arch: str) -> dict[str, Any]:
 def _arch_class(arch: str) -> type[nn.Module]:
     _load_builtin_archs()
     if arch not in _ARCHS:
-        raise ConfigError(
-            f"unknown model arch {arch!r}{suggest(arch, sorted(_ARCHS), 'archs')}"
-        )
+        raise ConfigError(f"unknown model arch {arch!r}{suggest(arch, sorted(_ARCHS), 'archs')}")
     return _ARCHS[arch]
 
 
@@ -110,9 +106,7 @@ def resolve_config(config: dict[str, Any], source: str = "model config") -> dict
     valid = sorted(params)
     for key in config:
         if key != "arch" and key not in params:
-            raise ConfigError(
-                f"{source}: unknown key {key!r} for arch {arch!r}{suggest(key, valid)}"
-            )
+            raise ConfigError(f"{source}: unknown key {key!r} for arch {arch!r}{suggest(key, valid)}")
     resolved: dict[str, Any] = {"arch": arch}
     for key, default in params.items():
         if key in config:
@@ -165,7 +159,9 @@ def create_model(name: str | Path | dict[str, Any], **overrides: Any) -> nn.Modu
             raise ConfigError(f"create_model({name!r}): a trained model's architecture is fixed; "
                               f"{bad} cannot be overridden (only {', '.join(HUB_KWARGS)}, map_location)")  # fmt: skip
         if not ref:
-            raise ConfigError(f"create_model({name!r}): give {prefix}:<{'org/name' if prefix == 'hf-hub' else 'folder'}>")
+            raise ConfigError(
+                f"create_model({name!r}): give {prefix}:<{'org/name' if prefix == 'hf-hub' else 'folder'}>"
+            )
         if prefix == "local-dir" and not Path(ref).expanduser().is_dir():
             from ..errors import CheckpointError
 

@@ -153,7 +153,9 @@ class SkeletonModel(
         and input channels, with an error naming the input (:func:`llmskel.data.inputs.prepare_inputs`)."""
         from ..data.inputs import prepare_inputs
 
-        return prepare_inputs(samples, self.layout, self.config.preprocessing, self.config.model.get("in_channels"))
+        return prepare_inputs(
+            samples, self.layout, self.config.preprocessing, self.config.model.get("in_channels")
+        )
 
     @torch.no_grad()
     def predict_proba(self, samples: Sequence[Any], batch_size: int = 64) -> np.ndarray:
