@@ -163,7 +163,7 @@ def _card(
                 "config_name": "default",
                 "data_files": [{"split": s, "path": f"{DATA_DIR}/{s}-*.parquet"} for s in counts],
             }
-        ],  # fmt: skip
+        ],
     )
     classes = ", ".join(dataset.classes[:20]) + (" ..." if len(dataset.classes) > 20 else "")
     table = "\n".join(f"| {s} | {n} |" for s, n in counts.items())

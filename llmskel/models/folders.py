@@ -112,7 +112,8 @@ def expect_kind(raw: dict[str, Any], want: str, source: str) -> None:
     except CheckpointError:
         if KINDS[want].type is None:
             return  # the GCN config check explains what is wrong
-        raise
+        raise CheckpointError(f"{source}: not {KINDS[want].what} (type {raw.get('type')!r}, expected "
+                              f"{KINDS[want].type!r})") from None  # fmt: skip
     if got.name != want:
         raise CheckpointError(f"{source}: this is {got.what} folder, not {KINDS[want].what}; load it with "
                               f"llmskel.load(...) or {got.loader}(...)")  # fmt: skip
