@@ -68,10 +68,11 @@ def check_bounds(value: Any, bounds: dict[str, float], key: str) -> None:
             raise ConfigError(f"config key {key!r} must be {describe_bounds(bounds)}, got {value!r}", key=key)
 
 
-def _suggest(key: str, valid: list[str]) -> str:
-    close = difflib.get_close_matches(key, valid, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"{hint}; valid keys: {', '.join(valid)}"
+def suggest(word: str, valid: list[str], what: str = "keys") -> str:
+    """`` (did you mean 'x'?); valid keys: a, b, ...``: the tail of every "unknown name" message."""
+    close = difflib.get_close_matches(word, valid, n=3, cutoff=0.5)
+    hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+    return f"{hint}; valid {what}: {', '.join(valid)}"
 
 
 def _convert(value: Any, tp: Any, key: str) -> Any:
@@ -183,7 +184,7 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, prefix: str = "") -> T:
             continue
         if key not in fields:
             where = f"section {prefix!r}" if prefix else "the top level"
-            raise ConfigError(f"unknown config key {full!r} in {where}{_suggest(str(key), valid)}", key=full)
+            raise ConfigError(f"unknown config key {full!r} in {where}{suggest(str(key), valid)}", key=full)
         kwargs[key] = _convert(value, hints[key], full)
         check_bounds(kwargs[key], fields[key].metadata.get("bounds", {}), full)
     if open_field is not None:

@@ -1,356 +1,103 @@
-"""Trained models as Hugging Face Hub artifacts.
+"""Trained models on the Hugging Face Hub: downloads, uploads and model cards.
 
-A trained llmskel model is a folder (or a Hub repository) holding
+The model classes live in :mod:`llmskel.models` (one module per folder kind:
+:mod:`~llmskel.models.skeleton_model`, :mod:`~llmskel.models.vq_tokenizer`; the LLM recognizer in
+:mod:`llmskel.methods.llm_recognizer`), and :func:`llmskel.load` picks the right one for a folder or
+Hub id. This module:
 
-* ``config.json``: :class:`SkeletonModelConfig`: the encoder architecture, the class names, the
-  skeleton layout and the preprocessing the model expects, the method and its extra modules, and
-  what it was trained on (dataset, protocol, metrics) for the model card;
-* ``model.safetensors``: the weights (never a pickle);
-* ``README.md``: the model card (training data, protocol, metrics table, intended use).
+* :func:`resolve_model_folder`: a local folder as is, a Hub id downloaded with the usual
+  ``revision`` / ``cache_dir`` / ``local_files_only`` / ``force_download`` / ``token`` and only the
+  files its folder kind needs (``config.json`` is fetched first to tell the kind); offline
+  (``HF_HUB_OFFLINE=1``) a Hub id that is not in the cache fails with a message that says so;
+* :func:`push_model`: upload a saved folder;
+* model cards (:func:`skeleton_model_card`, :func:`vq_tokenizer_card`, :func:`llm_recognizer_card`)
+  built on :class:`huggingface_hub.ModelCardData` with ``model-index`` results from the saved metrics.
 
-:meth:`SkeletonModel.from_pretrained` takes a folder or a Hub id and loads **strictly**: a missing
-or unexpected weight is a :class:`~llmskel.errors.CheckpointError` that names the keys, and so is a
-corrupt or absent weights file. Offline (``HF_HUB_OFFLINE=1``), a Hub id that is not in the local
-cache fails with a message that says so.
+``from llmskel.hub import SkeletonModel`` (and ``SkeletonModelConfig``, ``load_weights_strict``,
+``read_folder_config``, ``as_sample_list``) keep working: they are re-exported from their homes.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
+import math
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-from huggingface_hub import ModelCard, PyTorchModelHubMixin
-from torch import nn
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from . import __version__
-from .errors import CheckpointError, ConfigError, SkeletonFormatError
+from .errors import CheckpointError
+from .models.folders import CONFIG_NAME, WEIGHTS_NAME, folder_kind, read_json_config
 
 logger = logging.getLogger(__name__)
 
-WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
+# re-exports from the modules that now hold them (lazy: no import cycle with llmskel.models)
+_MOVED = {
+    "SkeletonModel": "llmskel.models.skeleton_model",
+    "SkeletonModelConfig": "llmskel.models.skeleton_model",
+    "load_weights_strict": "llmskel.models.folders",
+    "read_folder_config": "llmskel.models.folders",
+    "as_sample_list": "llmskel.data.inputs",
+}
 
 
-def read_folder_config(folder: Path, kind: str) -> tuple[dict[str, Any], Path]:
-    """(parsed ``config.json``, its path) of a saved folder; a clear error when absent or corrupt."""
-    cfg_path = Path(folder) / CONFIG_NAME
-    if not cfg_path.is_file():
-        raise CheckpointError(f"{folder}: no {CONFIG_NAME}; not {kind}")
-    try:
-        return json.loads(cfg_path.read_text(encoding="utf-8")), cfg_path
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{cfg_path}: corrupt config ({e})") from None
+def __getattr__(name: str):
+    if name in _MOVED:
+        import importlib
+
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-@dataclass
-class SkeletonModelConfig:
-    model: dict[str, Any]  # encoder architecture (llmskel.models.create_model accepts it)
-    classes: list[str]
-    layout: str
-    # eval-time preprocessing: keys of llmskel.data.config.DataConfig (num_frames, num_bodies,
-    # stream, eval_crop, center, align_view, normalize_scale, ...)
-    preprocessing: dict[str, Any] = field(default_factory=dict)
-    method: str = "supervised"
-    # extra modules of the method, by name: {"type": ..., ...}; see llmskel.models.heads
-    heads: dict[str, Any] = field(default_factory=dict)
-    # text side (zero-shot): encoder reference, prompt templates, ...
-    text: dict[str, Any] = field(default_factory=dict)
-    # what the model was trained on and how well it did (rendered in the model card)
-    training: dict[str, Any] = field(default_factory=dict)
-    llmskel_version: str = __version__
-
-    @classmethod
-    def from_json_dict(cls, d: dict[str, Any], source: str = CONFIG_NAME) -> SkeletonModelConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise CheckpointError(f"{source}: unknown keys {unknown}; valid keys: {sorted(names)}")
-        missing = [f.name for f in dataclasses.fields(cls) if f.name not in d and f.default is dataclasses.MISSING
-                   and f.default_factory is dataclasses.MISSING]  # fmt: skip
-        if missing:
-            raise CheckpointError(f"{source}: missing keys {missing}; is this an llmskel model folder?")
-        cfg = cls(**d)
-        cfg.check(source)
-        return cfg
-
-    def check(self, source: str = CONFIG_NAME) -> None:
-        """Refuse a config that would load into a model that answers wrongly or fails later: the
-        class list must name each of the classifier's outputs once, and the method must exist."""
-        for key, tp in (("model", dict), ("classes", list), ("layout", str), ("method", str),
-                        ("preprocessing", dict), ("heads", dict), ("text", dict), ("training", dict)):  # fmt: skip
-            if not isinstance(getattr(self, key), tp):
-                raise CheckpointError(
-                    f"{source}: key {key!r} must be a {tp.__name__}, got {getattr(self, key)!r}"
-                )
-        if not all(isinstance(c, str) and c for c in self.classes):
-            raise CheckpointError(f"{source}: 'classes' must be a list of non-empty names")
-        dup = sorted({c for c in self.classes if self.classes.count(c) > 1})
-        if dup:
-            raise CheckpointError(f"{source}: 'classes' names {dup} more than once")
-        n = self.model.get("num_classes")
-        if n and len(self.classes) != n:
-            raise CheckpointError(
-                f"{source}: 'classes' lists {len(self.classes)} names but the classifier has "
-                f"model.num_classes = {n} outputs; the folder is inconsistent (edit one to match the other)"
-            )
-        from .methods.base import list_methods
-
-        known = list_methods()
-        if self.method not in known:
-            raise CheckpointError(
-                f"{source}: unknown method {self.method!r}; known methods: {', '.join(known)}"
-            )
+def is_hub_id(model_id: str) -> bool:
+    """``namespace/name`` that is not a local path (what the Hub can be asked for)."""
+    return not model_id.startswith((".", "/", "~")) and model_id.count("/") == 1 and "\\" not in model_id
 
 
-class SkeletonModel(
-    nn.Module,
-    PyTorchModelHubMixin,
-    library_name="llmskel",
-    tags=["skeleton-based-action-recognition", "llmskel"],
-    repo_url="https://github.com/llmskel/llmskel",
-    pipeline_tag="video-classification",
-):
-    """A skeleton encoder plus its method's extra modules, its classes, layout and preprocessing."""
-
-    def __init__(self, config: SkeletonModelConfig):
-        super().__init__()
-        from .models import create_model
-        from .models.heads import build_heads
-
-        if isinstance(config, dict):
-            config = SkeletonModelConfig.from_json_dict(config)
-        from .trust import check_model_size
-
-        self.config = config
-        self.encoder = create_model(dict(config.model))
-        dim = self.encoder.feature_dim
-        check_model_size(lambda: build_heads(config.heads, feature_dim=dim), "model config 'heads'",
-                         fields="heads.*.out_features / hidden")  # fmt: skip
-        self.heads = build_heads(config.heads, feature_dim=dim)
-
-    # --------------------------------------------------------------------------------------
-    @property
-    def classes(self) -> list[str]:
-        return list(self.config.classes)
-
-    @property
-    def layout(self) -> str:
-        return self.config.layout
-
-    def forward(self, x: torch.Tensor):
-        """``x`` (N, C, T, V, M) -> the encoder's output (logits, feature, joint_feature)."""
-        return self.encoder(x)
-
-    # --------------------------------------------------------------------------------------
-    # preprocessing and prediction on raw samples
-    def data_config(self):
-        from .config import from_dict
-        from .data.config import DataConfig
-
-        pre = dict(self.config.preprocessing)
-        pre.setdefault("dataset", "synthetic")
-        return from_dict(DataConfig, pre, prefix="preprocessing")
-
-    def eval_pipeline(self):
-        """The evaluation pipeline, built once per preprocessing (building it parses the config: about
-        7 ms, more than a small model's forward pass on one window)."""
-        from .data.pipeline import SkeletonPipeline
-
-        key = (json.dumps(self.config.preprocessing, sort_keys=True, default=str), self.layout)
-        cached = getattr(self, "_eval_pipeline_cache", None)
-        if cached is None or cached[0] != key:
-            cached = (key, SkeletonPipeline(self.data_config(), self.layout, train=False))
-            self._eval_pipeline_cache = cached
-        return cached[1]
-
-    def prepare_inputs(self, samples: Sequence[Any]) -> torch.Tensor:
-        """Samples or (T, M, V, C) / (T, V, C) arrays in this model's layout -> (N, C, T, V, M).
-
-        ``samples`` is a list of samples / arrays, one sample (a :class:`SkeletonSample`), one array
-        of a single sample ((T, M, V, C) or (T, V, C): one prediction, never one per frame) or a
-        batch array (N, T, M, V, C). Joints and channels are checked against the model's layout
-        and input channels, with an error naming the input."""
-        from .data.layouts import can_convert, convert_layout, get_layout
-        from .data.sample import SkeletonSample, to_model_input, validate_array
-
-        samples = as_sample_list(samples)
-        pipe = self.eval_pipeline()
-        rng = np.random.default_rng(0)
-        want_c = self.config.model.get("in_channels")
-        xs = []
-        for i, s in enumerate(samples):
-            if not isinstance(s, SkeletonSample):
-                try:
-                    arr = np.asarray(s, dtype=np.float32)
-                except (ValueError, TypeError) as e:
-                    raise SkeletonFormatError(f"input {i}", f"not a numeric array ({e})") from None
-                if arr.ndim == 3:
-                    arr = arr[:, None]
-                s = SkeletonSample(validate_array(arr, self.layout, source=f"input {i}"), self.layout)
-            if want_c is not None and s.data.shape[-1] != int(want_c):
-                raise SkeletonFormatError(
-                    s.source or f"input {i}",
-                    f"{s.data.shape[-1]} channels per joint, but this model takes {int(want_c)} "
-                    f"(data shape {tuple(s.data.shape)}, expected (T, M, {get_layout(self.layout).num_joints}, "
-                    f"{int(want_c)}))",
-                )
-            src, dst = get_layout(s.layout).name, get_layout(self.layout).name
-            if src != dst:
-                if not can_convert(src, dst):
-                    raise SkeletonFormatError(
-                        s.source or f"input {i}",
-                        f"layout {src!r} cannot be used with this model, which expects {dst!r} "
-                        f"(no conversion from {src} to {dst})",
-                    )
-                s = s.replace(data=convert_layout(s.data, src, dst), layout=dst)
-            xs.append(pipe(s, rng)["x"])
-        return to_model_input(np.stack(xs))
-
-    @torch.no_grad()
-    def predict_proba(self, samples: Sequence[Any], batch_size: int = 64) -> np.ndarray:
-        """Class probabilities (N, K) for samples (see :meth:`prepare_inputs`)."""
-        samples = as_sample_list(samples)
-        self.eval()
-        device = next(self.parameters()).device
-        out = []
-        for start in range(0, len(samples), batch_size):
-            x = self.prepare_inputs(samples[start : start + batch_size]).to(device)
-            logits = self(x).logits
-            if logits is None:
-                raise CheckpointError("this model has no classifier head; use its method's classify()")
-            out.append(torch.softmax(logits.float(), dim=-1).cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, len(self.classes)), dtype=np.float32)
-
-    def predict(self, samples: Sequence[Any], top_k: int = 5) -> list[list[tuple[str, float]]]:
-        """Top-k (class name, probability) per sample (one array of one sample gives one prediction;
-        see :meth:`prepare_inputs`)."""
-        probs = self.predict_proba(samples)
-        k = min(top_k, probs.shape[1])
-        order = np.argsort(-probs, axis=1)[:, :k]
-        return [[(self.classes[j], float(p[j])) for j in row] for p, row in zip(probs, order)]
-
-    def classify(self, skeletons: Sequence[Any], labels: Sequence[str] | str, prompts: str | Sequence[str] | None = None,
-                 descriptions: Any = None, top_k: int = 5) -> list[list[tuple[str, float]]]:  # fmt: skip
-        """Zero-shot: rank free-text ``labels`` for each skeleton by similarity to their text prototypes.
-
-        Needs a model with a text side (``method: zeroshot`` or ``gap``); ``prompts``: templates with
-        ``{label}`` (a list or a .txt file; default: the model's own), ``descriptions``: extra text per
-        label (a mapping or a description file). Text embeddings are cached per label set. Returns the
-        ``top_k`` (label, probability) pairs per input (see :func:`llmskel.methods.zero_shot_text.classify`)."""
-        from .methods.zero_shot_text import classify
-
-        return classify(self, skeletons, labels, prompts=prompts, descriptions=descriptions, top_k=top_k)
-
-    # --------------------------------------------------------------------------------------
-    # Hub mixin hooks
-    def _save_pretrained(self, save_directory: Path) -> None:
-        from safetensors.torch import save_model
-
-        from .methods.zero_shot_text import public_text_record
-        from .trust import scrub_local_paths
-
-        save_model(self, str(Path(save_directory) / WEIGHTS_NAME))
-        # the config.json that the mixin writes comes from __init__'s arguments; write ours so
-        # that metrics added after construction (config.training) are kept. A folder is meant to be
-        # shared (push): local paths (text encoder folders, description files) become their names
-        from .jsonio import dumps
-
-        d = dataclasses.asdict(self.config)
-        d["text"] = public_text_record(d.get("text") or {})
-        d = scrub_local_paths(d)
-        (Path(save_directory) / CONFIG_NAME).write_text(dumps(d, indent=2), encoding="utf-8")
-        card = render_model_card(SkeletonModelConfig.from_json_dict(d))
-        (Path(save_directory) / "README.md").write_text(card, encoding="utf-8")
-
-    def generate_model_card(self, *args, **kwargs) -> ModelCard:
-        from .trust import scrub_local_paths
-
-        cfg = SkeletonModelConfig.from_json_dict(scrub_local_paths(dataclasses.asdict(self.config)))
-        return ModelCard(render_model_card(cfg))
-
-    @classmethod
-    def _decode_arg(cls, expected_type, value):
-        if expected_type is SkeletonModelConfig or expected_type == "SkeletonModelConfig":
-            return SkeletonModelConfig.from_json_dict(value)
-        return super()._decode_arg(expected_type, value)
-
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs) -> SkeletonModel:
-        """Load from a folder or a Hub id, strictly (see the module docstring)."""
-        model_id = str(pretrained_model_name_or_path)
-        folder = resolve_model_folder(
-            model_id, **{k: kwargs.pop(k) for k in ("revision", "token") if k in kwargs}
-        )
-        map_location = kwargs.pop("map_location", "cpu")
-        raw, cfg_path = read_folder_config(folder, "an llmskel model folder")
-        config = SkeletonModelConfig.from_json_dict(raw, source=str(cfg_path))
-        try:
-            model = cls(config)
-        except (ConfigError, TypeError, ValueError) as e:
-            if isinstance(e, CheckpointError):
-                raise
-            raise CheckpointError(f"{cfg_path}: {' '.join(str(e).split())}") from None
-        load_weights_strict(model, folder / WEIGHTS_NAME, map_location=map_location)
-        model.eval()
-        model.name_or_path = model_id  # named in error messages (e.g. a model without a text side)
-        return model
-
-
-def as_sample_list(samples: Any) -> list[Any]:
-    """What :meth:`SkeletonModel.predict` accepts, as a list of single samples.
-
-    An array (numpy or torch) of rank 3 or 4 is ONE sample ((T, V, C) or (T, M, V, C)); rank 5 is
-    a batch (N, T, M, V, C); any other rank is an error. A :class:`SkeletonSample` is one sample;
-    anything else is taken as a sequence of samples.
-    """
-    from .data.sample import SkeletonSample
-
-    if isinstance(samples, SkeletonSample):
-        return [samples]
-    if isinstance(samples, (np.ndarray, torch.Tensor)):
-        arr = samples.detach().cpu().numpy() if isinstance(samples, torch.Tensor) else samples
-        if arr.ndim in (3, 4):
-            return [arr]
-        if arr.ndim == 5:
-            return list(arr)
-        raise SkeletonFormatError(
-            "input",
-            f"expected one sample (T, M, V, C) or (T, V, C), a batch (N, T, M, V, C) or a list of "
-            f"samples; got an array of shape {tuple(arr.shape)}",
-        )
-    return list(samples)
-
-
-def resolve_model_folder(model_id: str, revision: str | None = None, token: str | None = None) -> Path:
-    """A local folder as is; a Hub id downloaded (or read from the cache when offline)."""
+def resolve_model_folder(model_id: str, *, revision: str | None = None, cache_dir: str | os.PathLike | None = None,
+                         local_files_only: bool = False, force_download: bool = False,
+                         token: str | bool | None = None) -> Path:  # fmt: skip
+    """A local folder as is; a Hub id downloaded (or read from the cache when offline or
+    ``local_files_only``), ``config.json`` first, then only the files of its folder kind."""
     p = Path(model_id).expanduser()
     if p.is_dir():
         return p
     if p.exists():
         raise CheckpointError(f"{model_id} is a file; expected a model folder or a Hub id")
     # a Hub id is "namespace/name"; anything else that does not exist is a missing folder
-    if model_id.startswith((".", "/", "~")) or model_id.count("/") != 1:
+    if not is_hub_id(model_id):
         raise CheckpointError(f"model folder {model_id} does not exist")
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+    from huggingface_hub import hf_hub_download, snapshot_download
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+    )
 
+    hub = dict(revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
+               force_download=force_download, token=token)  # fmt: skip
     try:
-        return Path(snapshot_download(model_id, revision=revision, token=token))
+        cfg_file = hf_hub_download(model_id, CONFIG_NAME, **hub)
+        raw = read_json_config(cfg_file, "an llmskel model repository")
+        kind = folder_kind(raw, f"{model_id}/{CONFIG_NAME}")
+        return Path(snapshot_download(model_id, allow_patterns=list(kind.files), **hub))
     except (LocalEntryNotFoundError, OfflineModeIsEnabled) as e:
+        why = "local_files_only" if local_files_only else "offline or not cached"
         raise CheckpointError(
-            f"{model_id!r} is not a local folder and could not be fetched from the Hugging Face Hub "
-            f"(offline or not cached: {type(e).__name__}). Pass a model folder, or connect and retry."
+            f"{model_id!r}{f' (revision {revision!r})' if revision else ''} is not a local folder and could not "
+            f"be fetched from the Hugging Face Hub ({why}: {type(e).__name__}). Pass a model folder, the "
+            "cache_dir that holds it, or connect and retry."
+        ) from None
+    except EntryNotFoundError:
+        raise CheckpointError(
+            f"Hub repository {model_id!r} has no {CONFIG_NAME}; not an llmskel model"
         ) from None
     except HfHubHTTPError as e:
         raise CheckpointError(f"could not download {model_id!r} from the Hub: {e}") from None
+    except CheckpointError:
+        raise
     except Exception as e:
         if not is_network_error(e):
             raise
@@ -358,41 +105,6 @@ def resolve_model_folder(model_id: str, revision: str | None = None, token: str 
             f"could not reach the Hugging Face Hub to download {model_id!r} ({type(e).__name__}: {e}); "
             "check the network, or pass a local model folder"
         ) from None
-
-
-def load_weights_strict(model: nn.Module, path: Path, map_location: str = "cpu") -> None:
-    """Load safetensors weights; any missing / unexpected / mis-shaped key is an error naming it."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    if not path.is_file():
-        raise CheckpointError(f"{path}: weights file is missing")
-    try:
-        state = load_file(str(path), device=str(map_location))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path}: corrupt or unreadable weights ({e})") from None
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-              for k in set(own) & set(state) if state[k].shape != own[k].shape]  # fmt: skip
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {missing[:10]}{' ...' if len(missing) > 10 else ''}")
-        if unexpected:
-            parts.append(f"unexpected keys {unexpected[:10]}{' ...' if len(unexpected) > 10 else ''}")
-        if shapes:
-            parts.append("shape mismatches " + "; ".join(sorted(shapes)[:10]))
-        raise CheckpointError(f"{path}: weights do not match the model config: " + ", ".join(parts))
-    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
-    if bad:
-        raise CheckpointError(
-            f"{path}: {len(bad)} weight tensors hold NaN or infinite values ({', '.join(sorted(bad)[:5])}"
-            f"{' ...' if len(bad) > 5 else ''}); the model would give meaningless scores. Re-save it from "
-            "a healthy checkpoint"
-        )
-    model.load_state_dict(state, strict=True)
 
 
 def push_model(
@@ -440,22 +152,82 @@ def is_network_error(e: BaseException) -> bool:
     return any(t.__name__ in _NETWORK_ERROR_NAMES for t in type(e).__mro__)
 
 
-def render_model_card(cfg: SkeletonModelConfig) -> str:
-    """Markdown model card from the config's training record."""
+# ----------------------------------------------------------------------------------------------
+# model cards
+
+TASK = "skeleton-based-action-recognition"
+# datasets whose terms are ours; weights trained on any other dataset carry its terms ("other")
+_OWN_DATA = {"synthetic"}
+_KNOWN_HUB_IDS = {"SmolLM2-135M-Instruct": "HuggingFaceTB/SmolLM2-135M-Instruct"}
+_NOT_METRICS = {"epochs", "steps", "best_epoch", "seed"}
+
+
+def _license(tr: dict[str, Any]) -> str:
+    if tr.get("license"):
+        return str(tr["license"])
+    return "apache-2.0" if str(tr.get("dataset") or "") in _OWN_DATA else "other"
+
+
+def eval_results(tr: dict[str, Any], task_name: str = "Skeleton-based action recognition",
+                 task_type: str = TASK) -> list[EvalResult]:  # fmt: skip
+    """``model-index`` entries from a training record: one per finite numeric metric, with the dataset,
+    the protocol (as the dataset config) and the split the metric's prefix names (``test_top1``)."""
+    dataset = tr.get("dataset")
+    if not dataset:
+        return []
+    out = []
+    for key, v in (tr.get("metrics") or {}).items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            continue
+        if key in _NOT_METRICS or key.startswith("num_"):
+            continue
+        head, _, rest = key.partition("_")
+        split, name = (head, rest) if head in ("test", "val", "train") and rest else ("test", key)
+        acc = any(w in name for w in ("top1", "top5", "accuracy", "harmonic"))
+        out.append(EvalResult(task_type=task_type, task_name=task_name, dataset_type=str(dataset),
+                              dataset_name=str(dataset), dataset_config=tr.get("protocol") or None,
+                              dataset_split=split, metric_type="accuracy" if acc else name, metric_name=key,
+                              metric_value=float(v)))  # fmt: skip
+    return out
+
+
+def _metrics_table(metrics: dict[str, Any]) -> list[str]:
+    if not metrics:
+        return ["No evaluation was recorded."]
+    rows = ["| metric | value |", "|---|---|"]
+    for k, v in metrics.items():
+        rows.append(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |")
+    return rows
+
+
+def _card(data: ModelCardData, body: list[str]) -> ModelCard:
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body) + "\n")
+
+
+def _card_data(tr: dict[str, Any], name: str, tags: list[str], results: list[EvalResult],
+               **extra: Any) -> ModelCardData:  # fmt: skip
+    dataset = tr.get("dataset")
+    acc = any(r.metric_type == "accuracy" for r in results)
+    # no pipeline_tag: no Hub task takes skeleton sequences (video-classification would offer a video widget)
+    return ModelCardData(library_name="llmskel", license=_license(tr), datasets=[str(dataset)] if dataset else None,
+                         metrics=["accuracy"] if acc else None, tags=list(dict.fromkeys(t for t in tags if t)),
+                         model_name=name, eval_results=results or None, **extra)  # fmt: skip
+
+
+def _terms(tr: dict[str, Any]) -> list[str]:
+    if _license(tr) != "other":
+        return []
+    return [f"The weights were trained on {tr.get('dataset', 'data')}: its terms of use apply to them.", ""]
+
+
+def skeleton_model_card(cfg) -> ModelCard:
+    """Model card of a GCN model folder (``cfg``: a :class:`SkeletonModelConfig`, paths scrubbed)."""
     tr = cfg.training or {}
-    metrics = tr.get("metrics", {})
-    arch = cfg.model.get("arch", "?")
-    lines = [
-        "---",
-        "library_name: llmskel",
-        "tags:",
-        "- skeleton-based-action-recognition",
-        f"- {arch}",
-        f"- {cfg.layout}",
-        "pipeline_tag: video-classification",
-        "---",
-        "",
-        f"# {tr.get('name', arch)}: {cfg.method} skeleton action recognition",
+    arch = str(cfg.model.get("arch", "?"))
+    name = str(tr.get("name") or arch)
+    data = _card_data(tr, name, ["llmskel", TASK, arch, cfg.layout, cfg.method], eval_results(tr))
+    body = [
+        f"# {name}: {cfg.method} skeleton action recognition",
         "",
         f"A {arch.upper()} skeleton encoder trained with llmskel ({cfg.method}) on "
         f"{tr.get('dataset', 'unknown data')} ({tr.get('protocol', 'protocol not recorded')}).",
@@ -471,16 +243,7 @@ def render_model_card(cfg: SkeletonModelConfig) -> str:
         "",
         "## Metrics",
         "",
-    ]
-    if tr.get("model_selection"):
-        lines += [f"> Model selection: this checkpoint is {tr['model_selection']}.", ""]
-    if metrics:
-        lines += ["| metric | value |", "|---|---|"]
-        for k, v in metrics.items():
-            lines.append(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |")
-    else:
-        lines.append("No evaluation was recorded.")
-    lines += [
+        *_metrics_table(tr.get("metrics") or {}),
         "",
         "## Intended use",
         "",
@@ -488,13 +251,103 @@ def render_model_card(cfg: SkeletonModelConfig) -> str:
         "(research and prototyping). Accuracy holds for data like the training data: other sensors, "
         "views, frame rates or pose estimators need evaluation first. Not for decisions about people.",
         "",
+        *_terms(tr),
         "## Use",
         "",
         "```python",
-        "from llmskel.hub import SkeletonModel",
-        "model = SkeletonModel.from_pretrained('<this folder or repo id>')",
-        "print(model.predict([skeleton]))  # skeleton: (T, M, V, C) array in the layout above",
+        "import llmskel",
+        "model = llmskel.load('<this folder or repo id>')",
+        "pred = model.predict(skeleton)  # skeleton: (T, M, V, C) array in the layout above",
+        "print(pred[0].label, pred[0].score)",
+        "```",
+    ]
+    return _card(data, body)
+
+
+def vq_tokenizer_card(vq) -> ModelCard:
+    """Model card of a skeleton VQ tokenizer folder."""
+    from .trust import scrub_local_paths
+
+    tr = scrub_local_paths(dict(vq.training_record or {}))
+    name = str(tr.get("name") or "skeleton VQ tokenizer")
+    results = eval_results(tr, task_name="Skeleton tokenization", task_type="skeleton-tokenization")
+    data = _card_data(tr, name, ["llmskel", TASK, "vq-vae", "skeleton-tokenizer", vq.layout], results)
+    body = [
+        f"# {name}: skeleton sequences -> discrete motion codes",
+        "",
+        f"A vector-quantised skeleton tokenizer trained with llmskel (method vq) on {tr.get('dataset', '?')} "
+        f"({tr.get('protocol', '?')}): {vq.num_parts} parts ({', '.join(vq.part_names)}) x "
+        f"{vq.codebook_size} codes, windows of {vq.vq.window} frames, layout {vq.layout}, "
+        f"{vq.num_frames} frames x {vq.num_bodies} bodies x {vq.channels} channels; "
+        f"{vq.sentence_length} codes per sequence. It feeds the LLM recognizer (method llm).",
+        "",
+        "## Metrics",
+        "",
+        *_metrics_table(tr.get("metrics") or {}),
+        "",
+        *_terms(tr),
+        "## Use",
+        "",
+        "```python",
+        "import llmskel",
+        "vq = llmskel.load('<this folder or repo id>')",
+        "print(vq.render(vq.tokenize(skeleton)))  # skeleton: (T, M, V, C) array",
+        "```",
+    ]
+    return _card(data, body)
+
+
+def base_model_id(name: str | None) -> str | None:
+    """The Hub id of a base LM named in a folder, when it has one (else None: no ``base_model``)."""
+    from .trust import is_local_path
+
+    if not name:
+        return None
+    if name in _KNOWN_HUB_IDS:
+        return _KNOWN_HUB_IDS[name]
+    return name if is_hub_id(name) and not is_local_path(name) else None
+
+
+def llm_recognizer_card(model) -> ModelCard:
+    """Model card of an LLM recognizer folder, with ``base_model`` when the base LM has a Hub id."""
+    from .trust import public_name, scrub_local_paths
+
+    tr = scrub_local_paths(dict(model.training_record or {}))
+    fp = dict(model.fingerprint, name=public_name(model.fingerprint.get("name")))
+    name = str(tr.get("name") or "LLM action recognizer")
+    base = base_model_id(fp.get("name"))
+    extra = (
+        {"base_model": base, "base_model_relation": "merge" if model.merged else "adapter"} if base else {}
+    )
+    data = _card_data(tr, name, ["llmskel", TASK, "llm", "lora", "peft", model.vq.layout], eval_results(tr),
+                      **extra)  # fmt: skip
+    lora = model.cfg.lora
+    body = [
+        f"# {name}: a causal LM that reads skeleton action sentences",
+        "",
+        f"Base model: {fp.get('name')} ({fp.get('model_type')}); LoRA r={lora.r} on {lora.target_modules}"
+        f"{' (merged)' if model.merged else ''}; codes enter as {model.cfg.code_input}. Skeleton tokenizer: "
+        f"{model.vq.num_parts} parts x {model.vq.codebook_size} codes, windows of {model.vq.vq.window} frames, "
+        f"layout {model.vq.layout}.",
+        "",
+        f"Trained on {tr.get('dataset', '?')} ({tr.get('protocol', '?')}); classes ({len(model.classes)}): "
+        f"{', '.join(model.classes[:60])}.",
+        "",
+        "## Metrics",
+        "",
+        *_metrics_table(tr.get("metrics") or {}),
+        "",
+        *_terms(tr),
+        "## Use",
+        "",
+        "```bash",
+        'llmskel recognize --model <this folder> skeleton.npy [--labels "a; b"] [--open]',
         "```",
         "",
+        "```python",
+        "import llmskel",
+        "rec = llmskel.load('<this folder or repo id>')",
+        "print(rec.predict(skeleton)[0].label)",
+        "```",
     ]
-    return "\n".join(lines)
+    return _card(data, body)

@@ -800,7 +800,7 @@ def test_predict_takes_one_array_as_one_sample(models):
     m = SkeletonModel.from_pretrained(models["ntu25"])
     x = skel_array(t=30, m=2)
     one = m.predict(x, top_k=2)
-    assert len(one) == 1 and len(one[0]) == 2  # not one prediction per frame
+    assert len(one) == 1 and len(one[0].top_k) == 2  # not one prediction per frame
     assert m.predict_proba(x).shape == (1, 3)
     np.testing.assert_allclose(m.predict_proba(x), m.predict_proba([x]), rtol=1e-6)
     assert m.predict_proba(x[:, 0]).shape == (1, 3)  # (T, V, C): one body

@@ -96,5 +96,7 @@ def test_predict_reads_a_file_and_ranks_the_model_classes(two_streams, tmp_path,
     )
     res = _json(capsys)
     (r,) = res["results"]
-    assert len(r["predictions"]) == 3 and {p["label"] for p in r["predictions"]} <= set(classes)
-    assert sum(p["score"] for p in r["predictions"]) <= 1.0 + 1e-6
+    # the Prediction shape: label / score the answer, top_k the ranking, target the ground truth (none: a .npy)
+    assert len(r["top_k"]) == 3 and {p["label"] for p in r["top_k"]} <= set(classes) and r["target"] is None
+    assert r["label"] == r["top_k"][0]["label"] and r["score"] == r["top_k"][0]["score"]
+    assert sum(p["score"] for p in r["top_k"]) <= 1.0 + 1e-6

@@ -20,9 +20,10 @@ def test_demo_trains_then_classifies_new_subjects(tmp_path, capsys):
     # one recording per class (4) for each of the two new subjects, labelled with their true class
     assert res["num_new"] == 8 and len(res["predictions"]) == 8
     assert {p["subject"] for p in res["predictions"]} == {101, 102}
-    classes = {p["label"] for p in res["predictions"]}
-    assert len(classes) == 4 and all(set(p["top3"]) <= classes and p["predicted"] == p["top3"][0]
-                                     for p in res["predictions"])  # fmt: skip
-    correct = sum(p["label"] == p["predicted"] for p in res["predictions"])
+    # the Prediction shape: label / score = the answer, top_k the ranking, target = the true class
+    classes = {p["target"] for p in res["predictions"]}
+    assert len(classes) == 4 and all({t["label"] for t in p["top_k"]} <= classes and p["label"] == p["top_k"][0]["label"]
+                                     and len(p["top_k"]) == 3 for p in res["predictions"])  # fmt: skip
+    correct = sum(p["label"] == p["target"] for p in res["predictions"])
     assert res["new_subject_top1"] == correct / 8
     assert 0.0 <= res["test_top1"] <= 1.0

@@ -164,7 +164,8 @@ def test_fewshot_classifier_and_bad_support_or_query(model_dir, tmp_path):
     labels = [a for a in ACTIONS[:3] for _ in range(2)]
     clf = FewShotClassifier(model, support, labels, text_fusion=0.3, finetune_steps=5)
     ranked = clf.predict(_samples("kick", 2, start=5), top_k=2)
-    assert len(ranked) == 2 and all(r[0][0] in ACTIONS[:3] and r[0][1] >= r[1][1] for r in ranked)
+    assert len(ranked) == 2 and all(r.label in ACTIONS[:3] and r.score >= r.top_k[1].score for r in ranked)
+    assert all(r.target == "kick" for r in ranked)  # the samples' ground truth, kept beside the answer
     assert clf.scores(_samples("clap", 1)).shape == (1, 3)
     with pytest.raises(SupportError, match=r"support class\(es\) 'squat' have no examples"):
         FewShotClassifier(model, support, labels, classes=ACTIONS)
@@ -221,7 +222,8 @@ def test_fewshot_cli(model_dir, tmp_path, capsys):
     assert rc == 0 and sorted(out["classes"]) == ["clap", "jump", "kick"]
     assert out["support_per_class"] == {"clap": 2, "jump": 2, "kick": 2}
     assert [r["input"] for r in out["results"]] == [str(q), "synthetic:clap"]
-    assert all(len(r["ranking"]) == 3 for r in out["results"])
+    assert all(len(r["top_k"]) == 3 and r["label"] == r["top_k"][0]["label"] for r in out["results"])
+    assert [r["target"] for r in out["results"]] == [None, "clap"]
     (root / "wave").mkdir()
     rc = cli_main(["fewshot", "--model", str(model_dir), "--support", str(root), "--query", str(q)])
     assert rc == 1 and "support class 'wave' has no examples" in capsys.readouterr().err

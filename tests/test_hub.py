@@ -39,7 +39,8 @@ def test_round_trip_gives_identical_outputs(tmp_path):
     arr = np.random.default_rng(0).normal(size=(30, 2, 25, 3)).astype(np.float32)
     np.testing.assert_allclose(m.predict_proba([arr]), m2.predict_proba([arr]), rtol=1e-6)
     top = m2.predict([arr], top_k=2)[0]
-    assert len(top) == 2 and top[0][0] in m2.classes and top[0][1] >= top[1][1]
+    assert len(top.top_k) == 2 and top.label == top.top_k[0].label in m2.classes
+    assert top.score == top.top_k[0].score >= top.top_k[1].score and top.target is None
 
 
 def test_strict_loading_names_missing_and_unexpected_keys(tmp_path):

@@ -122,12 +122,12 @@ def test_constrained_inference_returns_labels_and_open_mode_text(root):
     m = make(root, init=False)
     samples = [generate_sample("clap"), generate_sample("jump").data]  # a sample and a bare array
     preds = m.predict(samples, top_k=3)
-    assert len(preds) == 2 and all(len(p) == 3 for p in preds)
-    assert all(lab in CLASSES for p in preds for lab, _ in p)
+    assert len(preds) == 2 and all(len(p.top_k) == 3 for p in preds)
+    assert all(lab in CLASSES for p in preds for lab, _ in p.top_k) and preds[1].target is None
     probs = m.predict_proba(samples)
     np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
     other = ["jump", "kick", "squat", "bow"]
-    assert {lab for p in m.predict(samples, labels=other) for lab, _ in p} <= set(other)
+    assert {lab for p in m.predict(samples, labels=other) for lab, _ in p.top_k} <= set(other)
     texts = m.generate(samples, max_new_tokens=3)
     assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
     assert m.action_sentence(samples[0]).startswith("<s> [t0] head:")

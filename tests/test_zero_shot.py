@@ -198,8 +198,8 @@ def test_classify_reproduces_the_engine_scores_and_survives_the_hub_round_trip(t
     np.testing.assert_array_equal(classify(again, samples, ["clap", "kick"], descriptions=desc, return_scores=True),
                                   sim)  # fmt: skip
     ranked = again.classify(samples[:2], ["clap", "kick", "jump"], top_k=2)
-    assert len(ranked) == 2 and all(len(r) == 2 for r in ranked)
-    assert all(sum(p for _, p in r) <= 1.0 + 1e-6 and r[0][1] >= r[1][1] for r in ranked)
+    assert len(ranked) == 2 and all(len(r.top_k) == 2 for r in ranked)
+    assert all(sum(p for _, p in r.top_k) <= 1.0 + 1e-6 and r.score >= r.top_k[1].score for r in ranked)
 
 
 def test_classify_bad_input_is_a_clear_error(trained, tmp_path):
@@ -242,7 +242,7 @@ def test_a_thousand_labels_work_and_their_embeddings_are_cached(trained):
     second = model.classify(x, labels, top_k=3)
     assert enc.forward_calls == calls  # the label set's prototypes come from the in-memory cache
     assert time.perf_counter() - t0 < 5.0
-    assert first == second and len(first[0]) == 3 and first[0][0][0] in labels
+    assert first == second and len(first[0].top_k) == 3 and first[0].label in labels
 
 
 def test_zeroshot_cli_ranks_labels_and_reports_bad_labels(trained, capsys):
@@ -253,9 +253,10 @@ def test_zeroshot_cli_ranks_labels_and_reports_bad_labels(trained, capsys):
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out["num_labels"] == 3 and [r["input"] for r in out["results"]] == ["synthetic:clap",
                                                                                           "synthetic:kick"]  # fmt: skip
-    ranking = out["results"][0]["ranking"]
-    assert sorted(lb for lb, _ in ranking) == ["clap", "jump", "kick"]
-    assert ranking[0][1] >= ranking[1][1] >= ranking[2][1]
+    ranking = out["results"][0]["top_k"]
+    assert sorted(t["label"] for t in ranking) == ["clap", "jump", "kick"]
+    assert ranking[0]["score"] >= ranking[1]["score"] >= ranking[2]["score"]
+    assert out["results"][0]["label"] == ranking[0]["label"]
     rc = cli_main(["zeroshot", "--model", last, "--labels", "clap; clap", "synthetic:clap"])
     err = capsys.readouterr().err
     assert rc == 1 and "label 'clap' is given twice" in err
@@ -290,5 +291,5 @@ def test_a_gap_model_classifies_through_its_global_projection(tmp_path, text_dir
     side = text_side(model)
     assert side.kind == "align" and side.part_index == 0 and side.projection == "align_proj"
     ranked = model.classify([generate_sample("clap")], ["clap", "jump", "sit down"], top_k=3)
-    assert sorted(lb for lb, _ in ranked[0]) == ["clap", "jump", "sit down"]
-    assert sum(p for _, p in ranked[0]) == pytest.approx(1.0, abs=1e-5)
+    assert sorted(lb for lb, _ in ranked[0].top_k) == ["clap", "jump", "sit down"]
+    assert sum(p for _, p in ranked[0].top_k) == pytest.approx(1.0, abs=1e-5)

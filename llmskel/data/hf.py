@@ -140,26 +140,46 @@ def export_hf(
     return out
 
 
+def _size_category(n: int) -> str:
+    """The Hub's ``size_categories`` bucket of ``n`` samples."""
+    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+                        (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")):  # fmt: skip
+        if n < limit:
+            return name
+    return "n>10M" if n < 1_000_000_000 else "n>1T"
+
+
 def _card(
     dataset: BaseSkeletonDataset, counts: dict[str, int], layout: str, m: int, c: int, description: str
 ) -> str:
-    files = "\n".join(f"  - split: {s}\n    path: {DATA_DIR}/{s}-*.parquet" for s in counts)
+    from huggingface_hub import DatasetCardData
+
+    name = dataset.name or "skeleton dataset"
+    # our synthetic data is ours to license; a real dataset keeps its own terms
+    own = str(dataset.name or "").lower().startswith("synthetic")
+    data = DatasetCardData(
+        license="apache-2.0" if own else "other",
+        task_categories=["video-classification"],  # the Hub's nearest task for action recognition
+        size_categories=[_size_category(sum(counts.values()))],
+        tags=["skeleton", "action-recognition", "skeleton-based-action-recognition", "llmskel", layout],
+        pretty_name=name,
+        configs=[
+            {
+                "config_name": "default",
+                "data_files": [{"split": s, "path": f"{DATA_DIR}/{s}-*.parquet"} for s in counts],
+            }
+        ],
+    )
     classes = ", ".join(dataset.classes[:20]) + (" ..." if len(dataset.classes) > 20 else "")
     table = "\n".join(f"| {s} | {n} |" for s, n in counts.items())
+    terms = "" if own else f"\nThe samples come from {name}: its terms of use apply to this export.\n"
     return f"""---
-configs:
-- config_name: default
-  data_files:
-{files}
-tags:
-- skeleton
-- action-recognition
-- llmskel
+{data.to_yaml()}
 ---
-# {dataset.name or "skeleton dataset"}
+# {name}
 
 {description or "Skeleton sequences exported by llmskel (`llmskel data export`)."}
-
+{terms}
 - layout: `{layout}`, {m} bodies, {c} channels per joint; {len(dataset.classes)} classes ({classes})
 - `skeleton`: float32 array (frames, bodies, joints, channels), time first; `label`: class index
   (names in the features); `name`, `subject`, `view`, `setup`, `source`, `layout`; `extra`: JSON

@@ -146,21 +146,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..data.io import read_any
     from ..hub import SkeletonModel
+    from ..prediction import format_predictions
 
     model = SkeletonModel.from_pretrained(args.model)
-    results = []
+    names, preds = [], []
     for inp in args.inputs:
         samples = read_any(inp, layout=args.layout)
-        preds = model.predict(samples, top_k=args.top_k)
-        for s, p in zip(samples, preds):
-            results.append({"input": s.source or inp, "label": s.label_name,
-                            "predictions": [{"label": c, "score": round(v, 5)} for c, v in p]})  # fmt: skip
-    lines = []
-    for r in results:
-        head = f"{r['input']}" + (f"  (true: {r['label']})" if r["label"] else "")
-        lines.append(head)
-        lines += [f"  {i + 1}. {p['label']:<28} {p['score']:.3f}" for i, p in enumerate(r["predictions"])]
-    emit(args, {"model": args.model, "results": results}, "\n".join(lines))
+        names += [s.source or inp for s in samples]
+        preds += model.predict(samples, top_k=args.top_k)
+    # one shape for every command: label/score = the prediction, target = the ground truth (or null)
+    results = [{"input": n, **p.to_dict()} for n, p in zip(names, preds)]
+    emit(args, {"model": args.model, "results": results}, format_predictions(names, preds))
     return 0
 
 

@@ -32,11 +32,9 @@ def classify_new_subjects(model_dir: str | Path, subjects=NEW_SUBJECTS, seed: in
         for t, name in enumerate(model.classes)
     ]
     preds = model.predict(samples, top_k=3)
-    rows = []
-    for s, p in zip(samples, preds):
-        rows.append({"subject": s.subject, "label": s.label_name, "predicted": p[0][0],
-                     "score": round(p[0][1], 4), "top3": [c for c, _ in p]})  # fmt: skip
-    correct = sum(r["label"] == r["predicted"] for r in rows)
+    # the Prediction shape: label / score = the answer, target = the true class
+    rows = [{"subject": s.subject, **p.to_dict()} for s, p in zip(samples, preds)]
+    correct = sum(r["label"] == r["target"] for r in rows)
     return {"num_new": len(rows), "new_subject_top1": correct / max(len(rows), 1), "predictions": rows}
 
 
@@ -70,7 +68,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"model folder: {model_dir}  (SkeletonModel.from_pretrained, llmskel predict/eval --model)",
         f"new subjects {', '.join(map(str, NEW_SUBJECTS))} (never seen in training or test): "
         f"{100 * new['new_subject_top1']:.1f} % of {new['num_new']} recordings correct, e.g.",
-        *[f"  subject {r['subject']:>3}  true: {r['label']:<24} predicted: {r['predicted']:<24} {r['score']:.2f}"
+        *[f"  subject {r['subject']:>3}  true: {r['target']:<24} predicted: {r['label']:<24} {r['score']:.2f}"
           for r in shown],
         f"plots and per-class accuracy: {result['run_dir']}/curves.png, confusion_matrix.png, per_class_accuracy.csv",
     ]  # fmt: skip

@@ -51,13 +51,3 @@ class JsonlTracker(GeneralTracker):
         if self._f is not None:
             self._f.close()
             self._f = None
-
-
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                out.append(json.loads(line))
-    return out

@@ -89,6 +89,13 @@ def get_method(name: str) -> type[Method]:
     return METHODS[name]
 
 
+def unwrap(model: nn.Module) -> nn.Module:
+    """The model inside whatever Accelerate / DDP / torch.compile wrapped it in."""
+    from accelerate.utils import extract_model_from_parallel
+
+    return extract_model_from_parallel(model)
+
+
 class Method:
     name = "base"
     # the experiment key and dataclass of this method's settings (set by register_method)

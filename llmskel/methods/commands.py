@@ -5,8 +5,9 @@
 
 Inputs are anything :func:`llmskel.data.io.read_any` reads (a file, a folder, ``synthetic:<action>``);
 samples in another layout are converted to the model's when a conversion exists, else the error
-names both layouts. ``--json`` prints one JSON object: ``{"results": [{"input", "ranking": [[label,
-score], ...]}, ...]}``.
+names both layouts. ``--json`` prints one JSON object: ``{"results": [{"input", "label", "score",
+"top_k": [{"label", "score"}, ...], "target"}, ...]}``: :class:`llmskel.prediction.Prediction`
+(``label`` is the answer, ``target`` the ground truth when the input carries one).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from typing import Any
 
 from ..cli import add_json_flag, emit, int_at_least, number_in
+from ..prediction import format_predictions
 
 
 def _read_inputs(paths: list[str], layout: str | None = None) -> tuple[list[Any], list[str]]:
@@ -65,14 +67,6 @@ def _labels_arg(text: str) -> list[str]:
     return check_labels(split_labels(text), "--labels")
 
 
-def _render(names: list[str], rankings: list[list[tuple[str, float]]]) -> str:
-    lines = []
-    for name, ranking in zip(names, rankings):
-        lines.append(name)
-        lines += [f"  {i + 1}. {label}  {score:.4f}" for i, (label, score) in enumerate(ranking)]
-    return "\n".join(lines)
-
-
 def cmd_zeroshot(args: argparse.Namespace) -> int:
     from ..hub import SkeletonModel
 
@@ -80,13 +74,13 @@ def cmd_zeroshot(args: argparse.Namespace) -> int:
     model = SkeletonModel.from_pretrained(args.model)
     samples, names = _read_inputs(args.inputs)
     t0 = time.perf_counter()
-    rankings = model.classify(samples, labels, prompts=args.prompts, descriptions=args.descriptions,
-                              top_k=args.top_k)  # fmt: skip
+    preds = model.classify(samples, labels, prompts=args.prompts, descriptions=args.descriptions,
+                           top_k=args.top_k)  # fmt: skip
     result = {
         "model": args.model, "num_labels": len(labels), "seconds": time.perf_counter() - t0,
-        "results": [{"input": n, "ranking": [[lb, s] for lb, s in r]} for n, r in zip(names, rankings)],
+        "results": [{"input": n, **p.to_dict()} for n, p in zip(names, preds)],
     }  # fmt: skip
-    emit(args, result, _render(names, rankings))
+    emit(args, result, format_predictions(names, preds))
     return 0
 
 
@@ -99,13 +93,13 @@ def cmd_fewshot(args: argparse.Namespace) -> int:
     clf = FewShotClassifier(model, support, support_labels, text_fusion=args.text_fusion,
                             finetune_steps=args.finetune_steps)  # fmt: skip
     samples, names = _read_inputs(args.query)
-    rankings = clf.predict(samples, top_k=args.top_k)
+    preds = clf.predict(samples, top_k=args.top_k)
     counts = {c: support_labels.count(c) for c in clf.classes}
     result = {
         "model": args.model, "classes": clf.classes, "support_per_class": counts, "text_fusion": args.text_fusion,
-        "results": [{"input": n, "ranking": [[lb, s] for lb, s in r]} for n, r in zip(names, rankings)],
+        "results": [{"input": n, **p.to_dict()} for n, p in zip(names, preds)],
     }  # fmt: skip
-    emit(args, result, _render(names, rankings))
+    emit(args, result, format_predictions(names, preds))
     return 0
 
 

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError, LlmskelError
+from ..prediction import Prediction, rank, renamed_argument, target_of
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,9 @@ def embed_samples(model, samples: Sequence[Any], batch_size: int = 64, space: st
         except LlmskelError:
             if space == "text":
                 raise
+    from ..data.inputs import as_sample_list
+
+    samples = as_sample_list(samples)  # one (T, M, V, C) array is one sample, not T frames
     model.eval()
     device = next(model.parameters()).device
     out = []
@@ -115,7 +119,7 @@ def text_prototypes(model, class_names: Sequence[str]) -> torch.Tensor:
 
 # ------------------------------------------------------------------------------ classifier
 class FewShotClassifier:
-    """Classes from a few labelled examples each: ``FewShotClassifier(model, support, labels).predict(query)``."""
+    """Classes from a few labelled examples each: ``FewShotClassifier(model, support, labels).predict(samples)``."""
 
     def __init__(self, model, support: Sequence[Any], support_labels: Sequence[str], classes: Sequence[str] | None = None,
                  text_fusion: float = 0.0, finetune_steps: int = 0, batch_size: int = 64):  # fmt: skip
@@ -140,18 +144,21 @@ class FewShotClassifier:
             self.protos = finetune_head(emb, y, self.protos, finetune_steps)
         self.text_protos = text_prototypes(model, self.classes) if self.text_fusion > 0 else None
 
-    def scores(self, query: Sequence[Any]) -> torch.Tensor:
-        q = embed_samples(self.model, query, self.batch_size)
+    @renamed_argument("query", "samples")
+    def scores(self, samples: Sequence[Any]) -> torch.Tensor:
+        """(N, K) fused cosine scores of the samples against the classes."""
+        q = embed_samples(self.model, samples, self.batch_size)
         return fused_scores(q, self.protos, self.text_protos, self.text_fusion)
 
-    def predict(self, query: Sequence[Any], top_k: int = 5) -> list[list[tuple[str, float]]]:
-        s = self.scores(query)
-        k = min(int(top_k), len(self.classes))
-        val, idx = s.topk(k, dim=1)
-        return [
-            [(self.classes[j], float(v)) for v, j in zip(vr.tolist(), ir.tolist())]
-            for vr, ir in zip(val, idx)
-        ]
+    @renamed_argument("query", "samples")
+    def predict(self, samples: Sequence[Any], top_k: int = 5) -> list[Prediction]:
+        """One :class:`~llmskel.prediction.Prediction` per sample; its scores are the fused cosine
+        similarities (not probabilities)."""
+        from ..data.inputs import as_sample_list
+
+        samples = as_sample_list(samples)
+        s = self.scores(samples).cpu().numpy()
+        return rank(s, self.classes, top_k, [target_of(x) for x in samples])
 
 
 # ------------------------------------------------------------------------------ support sets

@@ -39,7 +39,6 @@ back on load), so resuming restores every trained parameter exactly.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -57,6 +56,7 @@ from ..config import bounded, from_dict
 from ..errors import CheckpointError, ConfigError
 from ..models.vq_tokenizer import SkeletonVQTokenizer
 from .base import Method, register_method
+from .base import unwrap as _unwrap
 from .llm_prompt import (
     PromptParts,
     answer_ids,
@@ -370,13 +370,14 @@ class SkeletonLlm(nn.Module):
         k = len(labels if labels is not None else self._classes)
         return np.concatenate(out) if out else np.zeros((0, k), np.float32)
 
-    def predict(self, samples: Sequence[Any], labels: Sequence[str] | None = None,
-                top_k: int = 5) -> list[list[tuple[str, float]]]:  # fmt: skip
-        """Top-k (label, probability) per sample; always labels of the set."""
+    def predict(self, samples: Sequence[Any], labels: Sequence[str] | None = None, top_k: int = 5) -> list:
+        """One :class:`~llmskel.prediction.Prediction` per sample: always labels of the set."""
+        from ..data.inputs import as_sample_list
+        from ..prediction import rank, target_of
+
+        samples = as_sample_list(samples)
         names = list(labels) if labels is not None else self.classes
-        probs = self.predict_proba(samples, labels)
-        order = np.argsort(-probs, axis=1)[:, : min(top_k, len(names))]
-        return [[(names[j], float(p[j])) for j in row] for p, row in zip(probs, order)]
+        return rank(self.predict_proba(samples, labels), names, top_k, [target_of(s) for s in samples])
 
     def generate(
         self, samples: Sequence[Any], max_new_tokens: int | None = None, batch_size: int = 16
@@ -484,20 +485,13 @@ class SkeletonLlm(nn.Module):
         (``llmskel recognize --trust-remote-code``). The folder's own ``llm.trust_remote_code`` is ignored."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from ..hub import load_weights_strict, resolve_model_folder
+        from ..hub import resolve_model_folder
+        from ..models.folders import expect_kind, load_weights_strict, read_folder_config
         from ..trust import check_remote_code, recall_local
 
         path = resolve_model_folder(str(folder))
-        cfg_path = path / CONFIG_NAME
-        if not cfg_path.is_file():
-            raise CheckpointError(f"{path}: no {CONFIG_NAME}; not an llmskel LLM recognizer folder")
-        try:
-            raw = json.loads(cfg_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise CheckpointError(f"{cfg_path}: corrupt config ({e})") from None
-        if raw.get("type") != FOLDER_TYPE:
-            raise CheckpointError(f"{cfg_path}: not an LLM recognizer (type {raw.get('type')!r}); "
-                                  "GCN model folders load with llmskel.hub.SkeletonModel")  # fmt: skip
+        raw, cfg_path = read_folder_config(path, "an llmskel LLM recognizer folder")
+        expect_kind(raw, "llm-recognizer", str(cfg_path))  # another kind's folder names its loader
         missing = sorted({"llm", "vq", "classes", "fingerprint"} - set(raw))
         if missing:
             raise CheckpointError(f"{cfg_path}: missing keys {missing}; not a complete LLM recognizer folder")
@@ -584,27 +578,9 @@ def _save_plain_lm(lm, folder: Path):
 
 
 def _model_card(model: SkeletonLlm) -> str:
-    tr = model.training_record or {}
-    metrics = tr.get("metrics", {})
-    rows = "\n".join(
-        f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()
-    )
-    from ..trust import public_name
+    from ..hub import llm_recognizer_card
 
-    fp = dict(model.fingerprint, name=public_name(model.fingerprint.get("name")))
-    return "\n".join([
-        "---", "library_name: llmskel", "tags:", "- skeleton-based-action-recognition", "- llm", "- lora", "---", "",
-        f"# {tr.get('name', 'LLM action recognizer')}: a causal LM that reads skeleton action sentences", "",
-        f"Base model: {fp.get('name')} ({fp.get('model_type')}); LoRA r={model.cfg.lora.r} on "
-        f"{model.cfg.lora.target_modules}{' (merged)' if model.merged else ''}; codes enter as "
-        f"{model.cfg.code_input}. Skeleton tokenizer: {model.vq.num_parts} parts x {model.vq.codebook_size} codes, "
-        f"windows of {model.vq.vq.window} frames, layout {model.vq.layout}.", "",
-        f"Trained on {tr.get('dataset', '?')} ({tr.get('protocol', '?')}); classes ({len(model.classes)}): "
-        f"{', '.join(model.classes[:60])}.", "",
-        "## Metrics", "", ("| metric | value |\n|---|---|\n" + rows) if rows else "No evaluation was recorded.", "",
-        "## Use", "", "```bash", "llmskel recognize --model <this folder> skeleton.npy [--labels \"a; b\"] [--open]",
-        "```", "",
-    ])  # fmt: skip
+    return str(llm_recognizer_card(model))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -628,12 +604,6 @@ def check_tokenizer_fits(vq: SkeletonVQTokenizer, data_cfg, bundle, source: str)
     if m.get("codebook_collapsed"):
         logger.warning("the VQ tokenizer %s has a collapsed codebook (lowest part uses %.1f %% of its codes): "
                        "its sentences carry little information", source, 100 * m.get("codebook_usage_min", 0.0))  # fmt: skip
-
-
-def _unwrap(model: nn.Module) -> SkeletonLlm:
-    from accelerate.utils import extract_model_from_parallel
-
-    return extract_model_from_parallel(model)
 
 
 @register_method("llm", section="llm", config=LlmConfig)

@@ -46,11 +46,10 @@ def cmd_recognize(args: argparse.Namespace) -> int:
             lines.append(f"{name}: {text}")
     else:
         preds = model.predict(samples, labels=labels, top_k=args.top_k)
-        for name, s, top in zip(names, samples, preds):
-            results.append({"input": name, "label": top[0][0], "score": top[0][1],
-                            "top_k": [[lab, p] for lab, p in top], "sentence": model.action_sentence(s)})  # fmt: skip
-            lines.append(f"{name}: {top[0][0]} ({top[0][1]:.3f})"
-                         + "".join(f" | {lab} ({p:.3f})" for lab, p in top[1:]))  # fmt: skip
+        for name, s, pred in zip(names, samples, preds):  # the Prediction shape, plus the sentence
+            results.append({"input": name, **pred.to_dict(), "sentence": model.action_sentence(s)})
+            lines.append(f"{name}: {pred.label} ({pred.score:.3f})"
+                         + "".join(f" | {t.label} ({t.score:.3f})" for t in pred.top_k[1:]))  # fmt: skip
     if args.show_sentence:
         lines = [f"{line}\n  {r['sentence']}" for line, r in zip(lines, results)]
     out = {"model": str(args.model), "mode": "open" if args.open else "constrained",

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..hub import SkeletonModel, SkeletonModelConfig
+from ..models.skeleton_model import SkeletonModel, SkeletonModelConfig
 from .base import Method, register_method
 
 logger = logging.getLogger(__name__)

@@ -22,16 +22,10 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..models.vq_tokenizer import SkeletonVQTokenizer, VQConfig
-from .base import Method, register_method
+from .base import Method, register_method, unwrap
 from .supervised import preprocessing_of
 
 logger = logging.getLogger(__name__)
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    from accelerate.utils import extract_model_from_parallel
-
-    return extract_model_from_parallel(model)
 
 
 @register_method("vq", section="vq", config=VQConfig)
@@ -69,7 +63,7 @@ class VQMethod(Method):
 
     @torch.no_grad()
     def validation_metrics(self, model: nn.Module, loader, accelerator) -> dict[str, float]:
-        vq: SkeletonVQTokenizer = _unwrap(model)
+        vq: SkeletonVQTokenizer = unwrap(model)
         was_training = vq.training
         vq.eval()
         device = vq.codebook.device
@@ -105,4 +99,4 @@ class VQMethod(Method):
         return metrics
 
     def save_model(self, model: nn.Module, folder: Path, record: dict[str, Any]) -> None:
-        _unwrap(model).save_pretrained(folder, training=record)
+        unwrap(model).save_pretrained(folder, training=record)

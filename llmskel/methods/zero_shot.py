@@ -40,8 +40,8 @@ from torch import nn
 from ..config import bounded
 from ..data.layouts import PART_NAMES, get_layout
 from ..errors import ConfigError
-from ..hub import SkeletonModel, SkeletonModelConfig
 from ..jsonio import dumps
+from ..models.skeleton_model import SkeletonModel, SkeletonModelConfig
 from ..text.encoders import DEFAULT_TEXT_ENCODER
 from .base import Method, register_method
 from .supervised import check_model_section, encoder_config, init_encoder_from, preprocessing_of

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CheckpointError, LlmskelError
+from ..prediction import renamed_argument
 
 logger = logging.getLogger(__name__)
 
@@ -288,18 +289,19 @@ def load_user_descriptions(descriptions: Any, labels: Sequence[str]) -> Mapping[
     return {lb: ds[lb] for lb in labels if lb in ds}
 
 
+@renamed_argument("skeletons", "samples")
 @torch.no_grad()
-def classify(model, skeletons: Sequence[Any], labels: Sequence[str] | str, prompts: str | Sequence[str] | None = None,
+def classify(model, samples: Sequence[Any], labels: Sequence[str] | str, prompts: str | Sequence[str] | None = None,
              descriptions: Any = None, top_k: int = 5, batch_size: int = 64,
              return_scores: bool = False):  # fmt: skip
-    """Rank ``labels`` for each skeleton: a list (per input) of ``top_k`` (label, probability) pairs.
+    """Rank ``labels`` for each sample: one :class:`~llmskel.prediction.Prediction` per input (the
+    ``top_k`` labels with their probabilities).
 
     With ``return_scores=True`` returns the (N, K) cosine similarities instead."""
-    import numpy as np
+    from ..data.inputs import as_sample_list
+    from ..prediction import rank, target_of
 
-    from ..hub import as_sample_list
-
-    skeletons = as_sample_list(skeletons)  # one (T, M, V, C) array is one skeleton, not T frames
+    skeletons = as_sample_list(samples)  # one (T, M, V, C) array is one skeleton, not T frames
     labels = check_labels(labels)
     side = text_side(model)
     encoder = get_text_encoder(side.encoder)
@@ -322,9 +324,7 @@ def classify(model, skeletons: Sequence[Any], labels: Sequence[str] | str, promp
     if return_scores:
         return sim.cpu().numpy()
     probs = torch.softmax(side.scale(model) * sim, dim=-1).cpu().numpy()
-    k = min(int(top_k), len(labels))
-    order = np.argsort(-probs, axis=1)[:, :k]
-    return [[(labels[j], float(p[j])) for j in row] for p, row in zip(probs, order)]
+    return rank(probs, labels, top_k, [target_of(s) for s in skeletons])
 
 
 def _out_features(head) -> int:

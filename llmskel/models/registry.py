@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import copy
-import difflib
 import importlib
 import inspect
 import json
@@ -23,6 +22,7 @@ from typing import Any
 
 from torch import nn
 
+from ..config import suggest
 from ..errors import ConfigError
 from ..trust import check_model_size, check_positive_ints
 
@@ -75,18 +75,11 @@ def list_archs() -> list[str]:
     return sorted(_ARCHS)
 
 
-def _suggest(word: str, valid: list[str]) -> str:
-    close = difflib.get_close_matches(word, valid, n=3, cutoff=0.5)
-    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-
-
 def get_model_config(name: str) -> dict[str, Any]:
     """A copy of the built-in config ``name`` (as written in its JSON file)."""
     configs = _builtin_configs()
     if name not in configs:
-        raise ConfigError(
-            f"unknown model {name!r}{_suggest(name, list(configs))} valid models: {', '.join(sorted(configs))}"
-        )
+        raise ConfigError(f"unknown model {name!r}{suggest(name, sorted(configs), 'models')}")
     return copy.deepcopy(configs[name])
 
 
@@ -100,9 +93,7 @@ def arch_parameters(arch: str) -> dict[str, Any]:
 def _arch_class(arch: str) -> type[nn.Module]:
     _load_builtin_archs()
     if arch not in _ARCHS:
-        raise ConfigError(
-            f"unknown model arch {arch!r}{_suggest(arch, list(_ARCHS))} valid archs: {', '.join(sorted(_ARCHS))}"
-        )
+        raise ConfigError(f"unknown model arch {arch!r}{suggest(arch, sorted(_ARCHS), 'archs')}")
     return _ARCHS[arch]
 
 
@@ -115,9 +106,7 @@ def resolve_config(config: dict[str, Any], source: str = "model config") -> dict
     valid = sorted(params)
     for key in config:
         if key != "arch" and key not in params:
-            raise ConfigError(
-                f"{source}: unknown key {key!r} for arch {arch!r}{_suggest(key, valid)} valid keys: {', '.join(valid)}"
-            )
+            raise ConfigError(f"{source}: unknown key {key!r} for arch {arch!r}{suggest(key, valid)}")
     resolved: dict[str, Any] = {"arch": arch}
     for key, default in params.items():
         if key in config:
@@ -154,7 +143,30 @@ def create_model(name: str | Path | dict[str, Any], **overrides: Any) -> nn.Modu
 
     Returns:
         The model (in train mode, fresh weights) with ``model.config`` the resolved config.
+
+    ``"hf-hub:org/name"`` (the open_clip / timm convention) and ``"local-dir:/folder"`` load a trained
+    model instead, with its weights, through :func:`llmskel.load` (any folder kind; a GCN model folder
+    gives a :class:`~llmskel.models.skeleton_model.SkeletonModel` in eval mode). Only the Hub arguments
+    (``revision``, ``cache_dir``, ``local_files_only``, ``force_download``, ``token``) and
+    ``map_location`` may be given then.
     """
+    if isinstance(name, str) and name.startswith(("hf-hub:", "local-dir:")):
+        from .folders import HUB_KWARGS, load
+
+        prefix, _, ref = name.partition(":")
+        bad = sorted(set(overrides) - set(HUB_KWARGS) - {"map_location"})
+        if bad:
+            raise ConfigError(f"create_model({name!r}): a trained model's architecture is fixed; "
+                              f"{bad} cannot be overridden (only {', '.join(HUB_KWARGS)}, map_location)")  # fmt: skip
+        if not ref:
+            raise ConfigError(
+                f"create_model({name!r}): give {prefix}:<{'org/name' if prefix == 'hf-hub' else 'folder'}>"
+            )
+        if prefix == "local-dir" and not Path(ref).expanduser().is_dir():
+            from ..errors import CheckpointError
+
+            raise CheckpointError(f"create_model({name!r}): folder {ref} does not exist")
+        return load(ref, **overrides)
     if isinstance(name, dict):
         config, source = copy.deepcopy(name), "model config"
     elif isinstance(name, Path) or (isinstance(name, str) and name.endswith(".json")):

@@ -29,7 +29,8 @@ All EMA statistics, the restart counters and the "initialised" flag are buffers,
 state round-trips through Accelerate checkpoints and training resumes exactly.
 
 A trained tokenizer is a folder: ``config.json`` (architecture, layout, preprocessing, training
-record) and ``model.safetensors``, loaded strictly (:func:`llmskel.hub.load_weights_strict`).
+record), ``model.safetensors`` and a model card ``README.md``, loaded strictly
+(:func:`llmskel.models.folders.load_weights_strict`); ``llmskel.load`` recognises it.
 """
 
 from __future__ import annotations
@@ -344,34 +345,17 @@ class SkeletonVQTokenizer(nn.Module):
     # ------------------------------------------------------------------------------------------
     # raw skeletons -> codes, and sentences for people
     def data_config(self):
-        from ..config import from_dict
-        from ..data.config import DataConfig
+        from ..data.inputs import preprocessing_config
 
-        pre = dict(self.preprocessing)
-        pre.setdefault("dataset", "synthetic")
-        return from_dict(DataConfig, pre, prefix="preprocessing")
+        return preprocessing_config(self.preprocessing)
 
     def prepare_inputs(self, samples: Sequence[Any]) -> torch.Tensor:
         """``SkeletonSample``s or (T, M, V, C) / (T, V, C) arrays -> (N, C, T, V, M) through the saved
-        preprocessing (evaluation pipeline; layouts converted when possible)."""
-        from ..data.pipeline import SkeletonPipeline
-        from ..data.sample import SkeletonSample, to_model_input, validate_array
-        from ..hub import as_sample_list
+        preprocessing (:func:`llmskel.data.inputs.prepare_inputs`: evaluation pipeline, layouts
+        converted when possible, joints and channels checked)."""
+        from ..data.inputs import prepare_inputs
 
-        samples = as_sample_list(samples)  # one (T, M, V, C) array is one sample, not T frames
-        pipe = SkeletonPipeline(self.data_config(), self.layout, train=False)
-        xs = []
-        for i, s in enumerate(samples):
-            if not isinstance(s, SkeletonSample):
-                arr = np.asarray(s, dtype=np.float32)
-                if arr.ndim == 3:
-                    arr = arr[:, None]
-                s = SkeletonSample(validate_array(arr, self.layout, source=f"input {i}"), self.layout)
-            # (T, M, V, C); a layout that cannot be converted is a SkeletonFormatError
-            xs.append(pipe(s)["x"])
-        if not xs:
-            return torch.zeros(0, self.channels, self.num_frames, 1, self.num_bodies)
-        return to_model_input(np.stack(xs))
+        return prepare_inputs(samples, self.layout, self.preprocessing, self.channels)
 
     def tokenize(self, skeleton: Any) -> np.ndarray:
         """One ``SkeletonSample`` or (T, M, V, C) array -> its codes (S, M, P) as int64."""
@@ -478,15 +462,25 @@ class SkeletonVQTokenizer(nn.Module):
         from ..jsonio import dumps
 
         (folder / CONFIG_NAME).write_text(dumps(self.folder_config(), indent=2), encoding="utf-8")
+        from ..hub import vq_tokenizer_card
+
+        vq_tokenizer_card(self).save(folder / "README.md")
         return folder
 
     @classmethod
-    def from_pretrained(cls, folder: str | os.PathLike, map_location: str = "cpu") -> SkeletonVQTokenizer:
-        """Load a tokenizer folder strictly (a missing or extra weight is an error naming it)."""
-        from ..hub import load_weights_strict, read_folder_config, resolve_model_folder
+    def from_pretrained(cls, folder: str | os.PathLike, map_location: str = "cpu",
+                        **hub_kwargs: Any) -> SkeletonVQTokenizer:  # fmt: skip
+        """Load a tokenizer folder or Hub id strictly (a missing or extra weight is an error naming it).
+        ``hub_kwargs``: ``revision``, ``cache_dir``, ``local_files_only``, ``force_download``, ``token``."""
+        from ..hub import resolve_model_folder
+        from .folders import expect_kind, load_weights_strict, read_folder_config, split_hub_kwargs
 
-        path = resolve_model_folder(str(folder))
+        hub, rest = split_hub_kwargs(hub_kwargs)
+        if rest:
+            raise TypeError(f"SkeletonVQTokenizer.from_pretrained() got unexpected arguments {sorted(rest)}")
+        path = resolve_model_folder(str(folder), **hub)
         raw, cfg_path = read_folder_config(path, "a skeleton VQ tokenizer folder")
+        expect_kind(raw, "vq-tokenizer", str(cfg_path))
         model = cls.from_folder_config(raw, source=str(cfg_path))
         load_weights_strict(model, path / WEIGHTS_NAME, map_location=map_location)
         model.eval()
