@@ -213,13 +213,6 @@ def to_model_input(data: np.ndarray | torch.Tensor) -> torch.Tensor:
     raise ValueError(f"expected (T, M, V, C) or (N, T, M, V, C), got shape {tuple(x.shape)}")
 
 
-def from_model_input(x: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`to_model_input`: (N, C, T, V, M) -> (N, T, M, V, C)."""
-    if x.ndim == 4:
-        return x.permute(1, 3, 2, 0)
-    return x.permute(0, 2, 4, 3, 1)
-
-
 def skeleton_collate(batch: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
     """Collate dicts with ``x`` as (T, M, V, C) arrays of one shape into ``x`` (N, C, T, V, M).
 

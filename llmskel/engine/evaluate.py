@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ..data.config import DataConfig
 from ..data.layouts import PART_NAMES, get_layout
 from ..data.sample import BaseSkeletonDataset, SkeletonSample, skeleton_collate
 from .metrics import classification_report
@@ -97,12 +95,6 @@ class _EvalView(torch.utils.data.Dataset):
         out["label"] = int(self.label_map[s.label]) if s.label >= 0 else -1
         out["index"] = i
         return out
-
-
-def model_data_config(model, base: DataConfig | None = None) -> DataConfig:
-    """The dataset side from ``base`` (or the defaults), the preprocessing from the model."""
-    cfg = base or DataConfig()
-    return replace(cfg, **{k: v for k, v in model.config.preprocessing.items() if hasattr(cfg, k)})
 
 
 def label_map_for(model_classes: list[str], data_classes: list[str], source: str) -> np.ndarray:

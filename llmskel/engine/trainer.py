@@ -136,18 +136,12 @@ def hide_library_progress_bars() -> None:
 
 
 def make_accelerator(cfg: ExperimentConfig, run_dir: Path) -> Accelerator:
-    from .trackers import JsonlTracker
+    """The run's Accelerator: ``train.trackers`` checked and resolved (see
+    :func:`llmskel.engine.trackers.resolve_trackers`), checkpoints named by llmskel, the seedable
+    sampler that exact resume needs, and the launcher's world size verified."""
+    from .trackers import resolve_trackers
 
-    trackers: list[Any] = []
-    for t in cfg.train.trackers:
-        if t == "jsonl":
-            trackers.append(JsonlTracker(cfg.name, run_dir / "logs"))
-        elif t == "tensorboard":
-            trackers.append("tensorboard")
-        else:
-            raise CheckpointError(
-                f"config key 'train.trackers': unknown tracker {t!r}; valid: tensorboard, jsonl"
-            )
+    trackers = resolve_trackers(cfg.train.trackers, cfg.name, run_dir / "logs")
     project = ProjectConfiguration(
         project_dir=str(run_dir),
         logging_dir=str(run_dir / "logs"),
