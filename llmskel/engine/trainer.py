@@ -16,6 +16,16 @@ Checkpoints and exact resume
     augmentation by (seed, epoch, sample index), so a resumed run sees the same batches with the
     same augmentation and ends with the same parameters as an uninterrupted one.
 
+Reading order: :func:`training_function` checks the config and claims the run folder; ``_train``
+is the loop: :func:`setup_run`, :func:`resume_run`, then per epoch :func:`train_epoch`,
+:func:`evaluate_epoch`, :func:`log_epoch` and a checkpoint; :func:`finish_run` writes the outputs.
+
+Host syncs: on a CPU each micro-batch's loss is read and checked for NaN/inf at once, before that
+batch touches the weights. On an accelerator the losses stay on the device and are read in one
+transfer every ``train.log_every`` optimizer steps, before every checkpoint and at the epoch end
+(:class:`LossReader`): a non-finite loss still stops the run naming its epoch and batch, up to
+``log_every`` steps late, and never after a checkpoint was written. Sums and logs are the same.
+
 The run folder is locked (``run.lock``) while a run trains; a fresh run refuses a folder that holds
 another run's checkpoints or results unless ``overwrite=True``.
 
@@ -97,10 +107,6 @@ class TrainProgress:
             if not ok:
                 raise CheckpointError(f"{source}: progress.{f.name} has the wrong type ({type(v).__name__})")
             setattr(self, f.name, float(v) if isinstance(default, float) else v)
-
-
-def _checkpoint_dirs(run_dir: Path) -> list[Path]:
-    return list_checkpoints(run_dir)
 
 
 def find_checkpoint(run_dir: Path, resume: bool | str) -> Path:
