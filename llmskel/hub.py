@@ -243,6 +243,11 @@ def skeleton_model_card(cfg) -> ModelCard:
         "",
         "## Metrics",
         "",
+        *(
+            [f"> Model selection: this checkpoint is {tr['model_selection']}.", ""]
+            if tr.get("model_selection")
+            else []
+        ),
         *_metrics_table(tr.get("metrics") or {}),
         "",
         "## Intended use",

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -256,3 +259,81 @@ def test_validation_split_is_stratified_and_used(tmp_path):
     assert hist[0]["val_top1"] is not None and res["best_epoch"] in (1, 2)
     # the hook saw the validation split (4 held-out samples), not the 16 test samples
     assert [r["num_samples"] for r in seen] == [4, 4]
+
+
+# ------------------------------------------------------------------------------------------------
+# host syncs: on an accelerator the losses are read every train.log_every steps, not every batch
+_SYNCS = ("item", "tolist", "__float__", "__bool__", "__int__", "cpu", "numpy")
+
+
+def _count_loop_syncs(monkeypatch, cfg, read_every_batch: bool) -> tuple[dict, list[str]]:
+    """Run ``cfg`` recording the Tensor -> host reads (each makes the host wait for a GPU) that
+    llmskel's own code makes inside ``train_epoch`` (the sampler's per-epoch permutation, in torch, is
+    left out); ``read_every_batch`` picks the trainer's CPU or accelerator policy."""
+    import llmskel.engine.trainer as trainer
+
+    state: dict[str, Any] = {"on": False, "calls": []}
+    for name in _SYNCS:
+        orig = getattr(torch.Tensor, name)
+
+        def counted(self, *a, _orig=orig, _name=name, **k):
+            caller = sys._getframe(1).f_code
+            if state["on"] and f"{os.sep}llmskel{os.sep}" in caller.co_filename:
+                state["calls"].append(f"{_name} in {caller.co_name}")
+            return _orig(self, *a, **k)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    train_epoch = trainer.train_epoch
+
+    def counting_epoch(*a, **k):
+        state["on"] = True
+        try:
+            return train_epoch(*a, **k)
+        finally:
+            state["on"] = False
+
+    monkeypatch.setattr(trainer, "train_epoch", counting_epoch)
+    monkeypatch.setattr(trainer, "reads_loss_every_batch", lambda device: read_every_batch)
+    res = training_function(cfg)
+    monkeypatch.undo()
+    return res, state["calls"]
+
+
+def test_losses_are_read_every_log_every_steps_off_cpu_with_the_same_result(tmp_path, monkeypatch):
+    # 2 epochs x 4 steps; trackers log every 4 steps
+    common = ["train.epochs=2", "train.log_every=4", "train.checkpoint_every=0", "data.augment.rotate=0"]
+    per_batch, calls_per_batch = _count_loop_syncs(monkeypatch, tiny_cfg(tmp_path, *common, name="cpu"), True)
+    grouped, calls_grouped = _count_loop_syncs(monkeypatch, tiny_cfg(tmp_path, *common, name="gpu"), False)
+    # 8 steps of one batch, 2 of them log steps, where the method's logged "ce" is read too; before
+    # this, every batch made 4 reads (finite check x2, the epoch loss sum, the method's "ce")
+    assert sorted(calls_per_batch) == ["item in _host"] * 2 + ["tolist in read"] * 8, calls_per_batch
+    assert sorted(calls_grouped) == ["item in _host"] * 2 + ["tolist in read"] * 2, calls_grouped
+    # the same run either way: losses, logs and weights
+    hist = [
+        json.loads((Path(r["run_dir"]) / "metrics.json").read_text())["history"] for r in (per_batch, grouped)
+    ]
+    assert [h["train_loss"] for h in hist[0]] == [h["train_loss"] for h in hist[1]]
+    logs = [
+        (Path(r["run_dir"]) / "logs" / "metrics.jsonl").read_text().splitlines() for r in (per_batch, grouped)
+    ]
+    strip = [[{k: v for k, v in json.loads(line).items() if k != "time" and "samples_s" not in k} for line in x]
+             for x in logs]  # fmt: skip
+    assert strip[0] == strip[1] and any("train/loss" in r for r in strip[0])
+    a, b = _params(Path(per_batch["run_dir"]) / "last"), _params(Path(grouped["run_dir"]) / "last")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_grouped_loss_reads_still_stop_a_diverged_run_naming_epoch_and_batch(tmp_path, monkeypatch):
+    import llmskel.engine.trainer as trainer
+
+    monkeypatch.setattr(trainer, "reads_loss_every_batch", lambda device: False)
+    cfg = tiny_cfg(tmp_path, "train.epochs=3", "train.checkpoint_every=2", "train.log_every=3", "optim.lr=1e12",
+                   "optim.name=sgd", "optim.momentum=0.0")  # fmt: skip
+    with pytest.raises(TrainingDivergedError) as e:
+        training_function(cfg)
+    msg = str(e.value)
+    assert "at epoch 1, batch " in msg and "Last good checkpoint" in msg
+    assert "stopped before updating the weights" in msg or "so the weights were updated since" in msg
+    for ckpt in sorted((Path(cfg.run_dir) / "checkpoints").glob("checkpoint_*")):  # none holds NaN weights
+        state = load_file(str(next(ckpt.glob("model*.safetensors"))))
+        assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()), ckpt

@@ -16,6 +16,16 @@ Checkpoints and exact resume
     augmentation by (seed, epoch, sample index), so a resumed run sees the same batches with the
     same augmentation and ends with the same parameters as an uninterrupted one.
 
+Reading order: :func:`training_function` checks the config and claims the run folder; ``_train``
+is the loop: :func:`setup_run`, :func:`resume_run`, then per epoch :func:`train_epoch`,
+:func:`evaluate_epoch`, :func:`log_epoch` and a checkpoint; :func:`finish_run` writes the outputs.
+
+Host syncs: on a CPU each micro-batch's loss is read and checked for NaN/inf at once, before that
+batch touches the weights. On an accelerator the losses stay on the device and are read in one
+transfer every ``train.log_every`` optimizer steps, before every checkpoint and at the epoch end
+(:class:`LossReader`): a non-finite loss still stops the run naming its epoch and batch, up to
+``log_every`` steps late, and never after a checkpoint was written. Sums and logs are the same.
+
 The run folder is locked (``run.lock``) while a run trains; a fresh run refuses a folder that holds
 another run's checkpoints or results unless ``overwrite=True``.
 
@@ -99,10 +109,6 @@ class TrainProgress:
             setattr(self, f.name, float(v) if isinstance(default, float) else v)
 
 
-def _checkpoint_dirs(run_dir: Path) -> list[Path]:
-    return list_checkpoints(run_dir)
-
-
 def find_checkpoint(run_dir: Path, resume: bool | str) -> Path:
     """``True`` -> the newest complete checkpoint of the run; a path -> that checkpoint. Verified
     (see :func:`llmskel.engine.checkpoints.select_checkpoint`)."""
@@ -136,18 +142,12 @@ def hide_library_progress_bars() -> None:
 
 
 def make_accelerator(cfg: ExperimentConfig, run_dir: Path) -> Accelerator:
-    from .trackers import JsonlTracker
+    """The run's Accelerator: ``train.trackers`` checked and resolved (see
+    :func:`llmskel.engine.trackers.resolve_trackers`), checkpoints named by llmskel, the seedable
+    sampler that exact resume needs, and the launcher's world size verified."""
+    from .trackers import resolve_trackers
 
-    trackers: list[Any] = []
-    for t in cfg.train.trackers:
-        if t == "jsonl":
-            trackers.append(JsonlTracker(cfg.name, run_dir / "logs"))
-        elif t == "tensorboard":
-            trackers.append("tensorboard")
-        else:
-            raise CheckpointError(
-                f"config key 'train.trackers': unknown tracker {t!r}; valid: tensorboard, jsonl"
-            )
+    trackers = resolve_trackers(cfg.train.trackers, cfg.name, run_dir / "logs")
     project = ProjectConfiguration(
         project_dir=str(run_dir),
         logging_dir=str(run_dir / "logs"),
@@ -285,6 +285,81 @@ def training_function(
 
 def _train(cfg: ExperimentConfig, accelerator: Accelerator, run_dir: Path, resume: bool | str | None,
            stop_after_steps: int | None, first_index: int) -> dict[str, Any]:  # fmt: skip
+    """The run, top to bottom: set up, resume, then per epoch train / evaluate / log / checkpoint,
+    then write the outputs."""
+    run = setup_run(cfg, accelerator, run_dir, first_index)
+    if resume:
+        resume_run(run, resume)
+    if cfg.train.trackers:
+        accelerator.init_trackers(cfg.name, config=_flat(to_dict(cfg)))
+
+    run.model.train()
+    for epoch in range(run.progress.epoch, run.epochs):
+        entry = train_epoch(run, epoch, stop_after_steps)
+        if entry is None:  # stop_after_steps reached: what a kill leaves behind (tests)
+            finish(accelerator)
+            return {**run.counts(), "stopped_early": True}
+        last_epoch = run.progress.epoch >= run.epochs or run.max_steps_done()
+        if last_epoch or run.progress.epoch % max(cfg.train.eval_every, 1) == 0:
+            entry.update(evaluate_epoch(run))
+        log_epoch(run, entry)
+        run.save_checkpoint()
+        accelerator.wait_for_everyone()
+        if last_epoch:
+            break
+    return finish_run(run)
+
+
+@dataclass
+class TrainRun:
+    """What one training run holds once set up (:func:`setup_run`): the prepared objects, where
+    training is (``progress``) and the last evaluation."""
+
+    cfg: ExperimentConfig
+    accelerator: Accelerator
+    run_dir: Path
+    bundle: DataBundle
+    method: Any
+    model: torch.nn.Module
+    optimizer: Any
+    scheduler: Any
+    train_loader: Any
+    test_loader: Any
+    val_loader: Any
+    writer: CheckpointWriter
+    epochs: int
+    progress: TrainProgress = field(default_factory=TrainProgress)
+    last_report: dict[str, Any] | None = None  # the last test report (classifying methods)
+    last_extra: dict[str, float] = field(default_factory=dict)  # the last metrics of other methods
+
+    def save_checkpoint(self) -> None:
+        self.writer.save(self.progress.state_dict())  # all processes must call it
+
+    def max_steps_done(self) -> bool:
+        return bool(self.cfg.train.max_steps and self.progress.global_step >= self.cfg.train.max_steps)
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "run_dir": str(self.run_dir),
+            "epochs": self.progress.epoch,
+            "steps": self.progress.global_step,
+        }
+
+    def record(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The training record saved with a model folder (its card and config)."""
+        cfg, bundle, progress = self.cfg, self.bundle, self.progress
+        rec = {
+            "name": cfg.name, "dataset": bundle.dataset, "protocol": bundle.protocol,
+            "num_train": len(bundle.train_idx), "num_test": len(bundle.test_idx),
+            "epochs": progress.epoch, "steps": progress.global_step, "seed": cfg.seed,
+            "method": cfg.method,
+        }  # fmt: skip
+        rec["metrics"] = dict(extra or {})
+        return rec
+
+
+def setup_run(cfg: ExperimentConfig, accelerator: Accelerator, run_dir: Path, first_index: int) -> TrainRun:
+    """Seeds, the resolved config, data, method, model, loaders, optimizer and schedule, prepared."""
     from ..methods.base import get_method
 
     if not cfg.train.progress or not accelerator.is_local_main_process:
@@ -320,207 +395,270 @@ def _train(cfg: ExperimentConfig, accelerator: Accelerator, run_dir: Path, resum
     if val_loader is not None:
         val_loader = accelerator.prepare(val_loader)
     method.setup(accelerator.unwrap_model(model), accelerator.device)
-    progress = TrainProgress()  # kept in checkpoint.json, never registered (Accelerate would pickle it)
-    writer = CheckpointWriter(accelerator, run_dir, cfg.train.keep_checkpoints, first_index)
+    return TrainRun(
+        cfg=cfg, accelerator=accelerator, run_dir=run_dir, bundle=bundle, method=method, model=model,
+        optimizer=optimizer, scheduler=scheduler, train_loader=train_loader, test_loader=test_loader,
+        val_loader=val_loader, writer=CheckpointWriter(accelerator, run_dir, cfg.train.keep_checkpoints, first_index),
+        epochs=epochs,
+    )  # fmt: skip
 
-    if resume:
 
-        def pick() -> tuple[str, dict[str, Any]]:
-            ckpt, meta = select_checkpoint(run_dir, resume, _expected_files(accelerator))
-            return str(ckpt), meta
+def resume_run(run: TrainRun, resume: bool | str) -> None:
+    """Load the model, optimizer, scheduler and RNG states and ``progress`` of a verified checkpoint
+    (``progress`` is kept in checkpoint.json, never registered: Accelerate would pickle it)."""
+    accelerator = run.accelerator
 
-        ckpt_name, meta = on_main(accelerator, pick)
-        ckpt = Path(ckpt_name)
-        if meta.get("num_processes") != accelerator.num_processes:
-            logger.warning("%s was written by %s processes and is resumed with %d: the random streams differ, "
-                           "so the run will not match an uninterrupted one exactly", ckpt,
-                           meta.get("num_processes"), accelerator.num_processes)  # fmt: skip
-        try:
-            # every file was verified above without unpickling; Accelerate reads them weights-only too
-            accelerator.load_state(str(ckpt), load_kwargs={"weights_only": True})
-        except Exception as e:  # mismatched state (another model or optimizer): say which folder and why
-            raise CheckpointError(
-                f"cannot resume from {ckpt}: {type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
-            ) from e
-        progress.load_state_dict(meta["progress"], str(ckpt / "checkpoint.json"))
-        accelerator.print(f"resumed from {ckpt}: epoch {progress.epoch}, batch {progress.batches_in_epoch}, "
-                          f"step {progress.global_step}", file=sys.stderr)  # fmt: skip
+    def pick() -> tuple[str, dict[str, Any]]:
+        ckpt, meta = select_checkpoint(run.run_dir, resume, _expected_files(accelerator))
+        return str(ckpt), meta
 
-    if cfg.train.trackers:
-        accelerator.init_trackers(cfg.name, config=_flat(to_dict(cfg)))
+    ckpt_name, meta = on_main(accelerator, pick)
+    ckpt = Path(ckpt_name)
+    if meta.get("num_processes") != accelerator.num_processes:
+        logger.warning("%s was written by %s processes and is resumed with %d: the random streams differ, "
+                       "so the run will not match an uninterrupted one exactly", ckpt,
+                       meta.get("num_processes"), accelerator.num_processes)  # fmt: skip
+    try:
+        # every file was verified above without unpickling; Accelerate reads them weights-only too
+        accelerator.load_state(str(ckpt), load_kwargs={"weights_only": True})
+    except Exception as e:  # mismatched state (another model or optimizer): say which folder and why
+        raise CheckpointError(
+            f"cannot resume from {ckpt}: {type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+        ) from e
+    progress = run.progress
+    progress.load_state_dict(meta["progress"], str(ckpt / "checkpoint.json"))
+    accelerator.print(f"resumed from {ckpt}: epoch {progress.epoch}, batch {progress.batches_in_epoch}, "
+                      f"step {progress.global_step}", file=sys.stderr)  # fmt: skip
 
-    def save_checkpoint() -> None:
-        writer.save(progress.state_dict())  # all processes must call it
 
-    def record(extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        rec = {
-            "name": cfg.name, "dataset": bundle.dataset, "protocol": bundle.protocol,
-            "num_train": len(bundle.train_idx), "num_test": len(bundle.test_idx),
-            "epochs": progress.epoch, "steps": progress.global_step, "seed": cfg.seed,
-            "method": cfg.method,
-        }  # fmt: skip
-        rec["metrics"] = dict(extra or {})
-        return rec
+def reads_loss_every_batch(device: torch.device) -> bool:
+    """Whether the training loop reads each micro-batch's loss on the host right away.
 
-    world_batch = cfg.train.batch_size * accelerator.num_processes
-    last_report: dict[str, Any] | None = None
-    last_extra: dict[str, float] = {}
-    stopped_early = False
-    model.train()
-    for epoch in range(progress.epoch, epochs):
-        bundle.train.set_epoch(epoch)
-        train_loader.set_epoch(epoch)
-        skip = progress.batches_in_epoch
-        loader = accelerator.skip_first_batches(train_loader, skip) if skip else train_loader
-        n_batches = len(train_loader)
-        bar = None
-        if cfg.train.progress and accelerator.is_local_main_process:
-            from tqdm.auto import tqdm
+    On a CPU that read costs nothing, and the non-finite check then runs before the batch touches
+    the weights. On an accelerator each read (``.item()``) makes the host wait for the device, so
+    the losses stay on the device and are read together every ``train.log_every`` optimizer steps,
+    before every checkpoint and at every epoch end (see :class:`LossReader`)."""
+    return device.type == "cpu"
 
-            bar = tqdm(total=n_batches, initial=skip, desc=f"epoch {epoch + 1}/{epochs}", dynamic_ncols=True,
-                       leave=False)  # fmt: skip
-        t0, seen0 = time.perf_counter(), 0
-        if not skip:  # a resumed epoch keeps the loss of the batches before the interruption
-            progress.epoch_loss_sum, progress.epoch_loss_batches = 0.0, 0
-        for batch in loader:
-            with accelerator.accumulate(model):
-                loss, logs = method.loss(model, batch)
-                bad = torch.tensor(0.0 if torch.isfinite(loss.detach()).all() else 1.0, device=loss.device)
-                if accelerator.num_processes > 1:
-                    bad = accelerator.reduce(bad, reduction="sum")
-                if bad.item() > 0:
-                    cps = list_checkpoints(run_dir)
-                    last = cps[-1] if cps else None
-                    finish(accelerator)
-                    raise TrainingDivergedError(
-                        f"loss is {loss.item()} at epoch {epoch + 1}, batch {progress.batches_in_epoch + 1} "
-                        f"(step {progress.global_step}); stopped before updating the weights. Last good "
-                        f"checkpoint: {last or 'none yet'}. Lower optim.lr, enable optim.clip_grad_norm, or "
-                        f"check the data for NaN/huge coordinates."
-                    )
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and cfg.optim.clip_grad_norm:
-                    accelerator.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-            progress.batches_in_epoch += 1
-            progress.samples_seen += world_batch
-            seen0 += world_batch
-            progress.epoch_loss_sum += float(loss.detach())
+
+class LossReader:
+    """The micro-batch losses of an epoch on their way to the host: the non-finite check, the epoch's
+    loss sum (kept in ``progress`` for exact resume) and the last loss for logs and the progress bar.
+
+    :meth:`add` keeps a loss; :meth:`read` copies every kept loss to the host in one transfer, checks
+    them (across processes) and adds them to ``progress`` in batch order, so the sums are the same
+    whether losses are read after every batch or in groups. A non-finite loss stops the run with
+    :class:`TrainingDivergedError` naming the epoch and batch; when losses are read in groups (not on
+    a CPU) that is up to ``train.log_every`` optimizer steps after the batch, and the weights have
+    been updated since (no checkpoint is written in between: :meth:`read` runs before each)."""
+
+    def __init__(self, run: TrainRun, epoch: int):
+        self.run, self.epoch = run, epoch
+        self.every_batch = reads_loss_every_batch(run.accelerator.device)
+        self.pending: list[tuple[torch.Tensor, int, int]] = []  # (loss, batch in epoch, step)
+        self.last: float | None = None  # the newest loss read
+
+    def add(self, loss: torch.Tensor) -> None:
+        p = self.run.progress
+        self.pending.append((loss.detach(), p.batches_in_epoch + 1, p.global_step))
+        if self.every_batch:
+            self.read()
+
+    def read(self) -> bool:
+        """Copy the kept losses to the host and check them; False when there were none."""
+        if not self.pending:
+            return False
+        accelerator, progress = self.run.accelerator, self.run.progress
+        losses = torch.stack([loss for loss, _, _ in self.pending])
+        values = losses.tolist()  # the one host sync for all kept batches
+        if accelerator.num_processes > 1:  # every process stops at the same batch
+            bad = (~torch.isfinite(losses)).float()
+            bad_any = [b > 0 for b in accelerator.reduce(bad, reduction="sum").tolist()]
+        else:
+            bad_any = [not math.isfinite(v) for v in values]
+        if any(bad_any):
+            self._diverged(bad_any.index(True), values)
+        for v in values:
+            progress.epoch_loss_sum += v
             progress.epoch_loss_batches += 1
-            if bar is not None:
-                rate = seen0 / max(time.perf_counter() - t0, 1e-9)
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}",
-                                samples_s=f"{rate:.0f}")  # fmt: skip
-            if not accelerator.sync_gradients:
-                continue
-            progress.global_step += 1
-            if cfg.train.trackers and progress.global_step % max(cfg.train.log_every, 1) == 0:
-                accelerator.log({"train/loss": float(loss.detach()), "train/lr": scheduler.get_last_lr()[0],
-                                 **{f"train/{k}": v for k, v in logs.items()}}, step=progress.global_step)  # fmt: skip
-            if cfg.train.checkpoint_every and progress.global_step % cfg.train.checkpoint_every == 0:
-                save_checkpoint()
-            if stop_after_steps is not None and progress.global_step >= stop_after_steps:
-                stopped_early = True
-                break
-            if cfg.train.max_steps and progress.global_step >= cfg.train.max_steps:
-                break
-        if bar is not None:
-            bar.close()
-        if stopped_early:
-            break
-        epoch_loss = progress.epoch_loss_sum / max(progress.epoch_loss_batches, 1)
-        train_rate = seen0 / max(time.perf_counter() - t0, 1e-9)
-        progress.epoch = epoch + 1
-        progress.batches_in_epoch = 0
+        self.last = values[-1]
+        self.pending.clear()
+        return True
+
+    def _diverged(self, i: int, values: list[float]) -> None:
+        _, batch, step = self.pending[i]
+        late = len(self.pending) - 1 - i
+        cps = list_checkpoints(self.run.run_dir)
+        last = cps[-1] if cps else None
+        finish(self.run.accelerator)
+        if not late:
+            when = "stopped before updating the weights"
+        else:
+            when = (f"found {late} batch(es) later (losses are read from the {self.run.accelerator.device.type} "
+                    "device every train.log_every steps), so the weights were updated since; no checkpoint "
+                    "was written after it")  # fmt: skip
+        raise TrainingDivergedError(
+            f"loss is {values[i]} at epoch {self.epoch + 1}, batch {batch} (step {step}); {when}. Last good "
+            f"checkpoint: {last or 'none yet'}. Lower optim.lr, enable optim.clip_grad_norm, or check the "
+            f"data for NaN/huge coordinates."
+        )
+
+
+def train_epoch(run: TrainRun, epoch: int, stop_after_steps: int | None) -> dict[str, Any] | None:
+    """One epoch (or its rest, after a resume); checkpoints every ``train.checkpoint_every`` steps.
+    Returns the epoch's history entry, or None when ``stop_after_steps`` ended the run."""
+    cfg, accelerator, progress = run.cfg, run.accelerator, run.progress
+    model, optimizer, scheduler, method = run.model, run.optimizer, run.scheduler, run.method
+    run.bundle.train.set_epoch(epoch)
+    run.train_loader.set_epoch(epoch)
+    skip = progress.batches_in_epoch
+    loader = accelerator.skip_first_batches(run.train_loader, skip) if skip else run.train_loader
+    bar = None
+    if cfg.train.progress and accelerator.is_local_main_process:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(run.train_loader), initial=skip, desc=f"epoch {epoch + 1}/{run.epochs}",
+                   dynamic_ncols=True, leave=False)  # fmt: skip
+    world_batch = cfg.train.batch_size * accelerator.num_processes
+    t0, seen = time.perf_counter(), 0
+    if not skip:  # a resumed epoch keeps the loss of the batches before the interruption
         progress.epoch_loss_sum, progress.epoch_loss_batches = 0.0, 0
-        entry: dict[str, Any] = {
-            "epoch": progress.epoch,
-            "train_loss": epoch_loss,
-            "train_samples_s": train_rate,
-        }
-        last_epoch = progress.epoch >= epochs or bool(
-            cfg.train.max_steps and progress.global_step >= cfg.train.max_steps
-        )
-        due = last_epoch or progress.epoch % max(cfg.train.eval_every, 1) == 0
-        if due and not method.classifies:
-            # e.g. a skeleton tokenizer: the method reports its own metrics (reconstruction, codebook use)
-            extra = method.validation_metrics(model, val_loader or test_loader, accelerator)
-            entry.update(extra)
-            last_extra.update(extra)
-        elif due:
-            reports: dict[str, dict[str, Any]] = {}
-            for split, split_loader in (("val", val_loader), ("test", test_loader)):
-                if split_loader is None:
-                    continue
-                res = evaluate(model, split_loader, accelerator, method, split)
-                if len(res["labels"]):
-                    rep = classification_report(res["scores"], res["labels"], method.classes_for(split))
-                    reports[split] = {**rep, **res}
-            if "test" in reports:
-                rep = reports["test"]
-                entry.update(
-                    top1=rep["top1"], top5=rep["top5"], mean_class_accuracy=rep["mean_class_accuracy"]
-                )
-                last_report = rep
-            if "val" in reports:
-                entry.update(val_top1=reports["val"]["top1"])
-            # the best model is picked on the validation split when there is one
-            pick = reports.get("val") or reports.get("test")
-            if pick is not None and pick["top1"] > progress.best_score:
-                progress.best_score, progress.best_epoch = pick["top1"], progress.epoch
-                if accelerator.is_main_process and "test" in reports:
-                    best_record = record(_metrics_of(reports["test"], "test"))
-                    best_record["model_selection"] = _selection_note("val" in reports, progress.epoch)
-                    method.save_model(accelerator.unwrap_model(model), run_dir / "best", best_record)
-            # methods adapt to the validation split only, never to the test set
-            method.on_epoch_end(accelerator.unwrap_model(model), progress.epoch, reports.get("val"))
-        progress.history.append(entry)
-        if cfg.train.trackers:
-            accelerator.log(
-                {f"epoch/{k}": v for k, v in entry.items() if k != "epoch"}, step=progress.global_step
-            )
-        accelerator.print(
-            f"epoch {progress.epoch}/{epochs}: loss {epoch_loss:.4f}, {train_rate:.1f} samples/s"
-            + (f", val top-1 {100 * entry['val_top1']:.2f} %" if "val_top1" in entry else "")
-            + (f", test top-1 {100 * entry['top1']:.2f} %" if "top1" in entry else ""),
-            file=sys.stderr,  # stdout is for results (--json prints exactly one object there)
-        )
-        save_checkpoint()
-        accelerator.wait_for_everyone()
-        if last_epoch:
+    losses = LossReader(run, epoch)
+    stopped = False
+
+    def show() -> None:
+        if bar is not None and losses.last is not None:
+            bar.set_postfix(loss=f"{losses.last:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}",
+                            samples_s=f"{seen / max(time.perf_counter() - t0, 1e-9):.0f}")  # fmt: skip
+
+    for batch in loader:
+        with accelerator.accumulate(model):
+            loss, logs = method.loss(model, batch)
+            losses.add(loss)  # on a CPU: read and checked here, before the weights change
+            accelerator.backward(loss)
+            if accelerator.sync_gradients and cfg.optim.clip_grad_norm:
+                accelerator.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+        progress.batches_in_epoch += 1
+        progress.samples_seen += world_batch
+        seen += world_batch
+        if bar is not None:
+            bar.update(1)
+            if losses.every_batch:
+                show()
+        if not accelerator.sync_gradients:
+            continue
+        progress.global_step += 1
+        if progress.global_step % max(cfg.train.log_every, 1) == 0:
+            if losses.read():
+                show()
+            if cfg.train.trackers:
+                accelerator.log({"train/loss": losses.last, "train/lr": scheduler.get_last_lr()[0],
+                                 **{f"train/{k}": _host(v) for k, v in logs.items()}},
+                                step=progress.global_step)  # fmt: skip
+        if cfg.train.checkpoint_every and progress.global_step % cfg.train.checkpoint_every == 0:
+            losses.read()  # progress holds every loss so far, and none of them is NaN
+            run.save_checkpoint()
+        if stop_after_steps is not None and progress.global_step >= stop_after_steps:
+            stopped = True
             break
+        if run.max_steps_done():
+            break
+    losses.read()
+    if bar is not None:
+        bar.close()
+    if stopped:
+        return None
+    epoch_loss = progress.epoch_loss_sum / max(progress.epoch_loss_batches, 1)
+    train_rate = seen / max(time.perf_counter() - t0, 1e-9)
+    progress.epoch = epoch + 1
+    progress.batches_in_epoch = 0
+    progress.epoch_loss_sum, progress.epoch_loss_batches = 0.0, 0
+    return {"epoch": progress.epoch, "train_loss": epoch_loss, "train_samples_s": train_rate}
 
-    result: dict[str, Any] = {
-        "run_dir": str(run_dir),
-        "epochs": progress.epoch,
-        "steps": progress.global_step,
-    }
-    if stopped_early:
-        finish(accelerator)
-        result["stopped_early"] = True
-        return result
 
-    if accelerator.is_main_process and last_report is not None:
-        _write_outputs(
-            cfg, run_dir, bundle, method, accelerator.unwrap_model(model), last_report, progress, record
+def _host(v: Any) -> Any:
+    """A logged value as a Python number (methods may log 0-d tensors: read only at log steps)."""
+    return v.item() if isinstance(v, torch.Tensor) else v
+
+
+def evaluate_epoch(run: TrainRun) -> dict[str, Any]:
+    """Evaluate after an epoch; saves ``best/`` when the selection split's top-1 improves. Returns
+    the metrics for the epoch's history entry."""
+    accelerator, method, progress = run.accelerator, run.method, run.progress
+    if not method.classifies:
+        # e.g. a skeleton tokenizer: the method reports its own metrics (reconstruction, codebook use)
+        extra = method.validation_metrics(run.model, run.val_loader or run.test_loader, accelerator)
+        run.last_extra.update(extra)
+        return dict(extra)
+    entry: dict[str, Any] = {}
+    reports: dict[str, dict[str, Any]] = {}
+    for split, split_loader in (("val", run.val_loader), ("test", run.test_loader)):
+        if split_loader is None:
+            continue
+        res = evaluate(run.model, split_loader, accelerator, method, split)
+        if len(res["labels"]):
+            rep = classification_report(res["scores"], res["labels"], method.classes_for(split))
+            reports[split] = {**rep, **res}
+    if "test" in reports:
+        rep = reports["test"]
+        entry.update(top1=rep["top1"], top5=rep["top5"], mean_class_accuracy=rep["mean_class_accuracy"])
+        run.last_report = rep
+    if "val" in reports:
+        entry.update(val_top1=reports["val"]["top1"])
+    # the best model is picked on the validation split when there is one
+    pick = reports.get("val") or reports.get("test")
+    if pick is not None and pick["top1"] > progress.best_score:
+        progress.best_score, progress.best_epoch = pick["top1"], progress.epoch
+        if accelerator.is_main_process and "test" in reports:
+            best_record = run.record(_metrics_of(reports["test"], "test"))
+            best_record["model_selection"] = _selection_note("val" in reports, progress.epoch)
+            method.save_model(accelerator.unwrap_model(run.model), run.run_dir / "best", best_record)
+    # methods adapt to the validation split only, never to the test set
+    method.on_epoch_end(accelerator.unwrap_model(run.model), progress.epoch, reports.get("val"))
+    return entry
+
+
+def log_epoch(run: TrainRun, entry: dict[str, Any]) -> None:
+    """Add the epoch to the history, the trackers and the console."""
+    accelerator, progress = run.accelerator, run.progress
+    progress.history.append(entry)
+    if run.cfg.train.trackers:
+        accelerator.log(
+            {f"epoch/{k}": v for k, v in entry.items() if k != "epoch"}, step=progress.global_step
         )
+    accelerator.print(
+        f"epoch {progress.epoch}/{run.epochs}: loss {entry['train_loss']:.4f}, "
+        f"{entry['train_samples_s']:.1f} samples/s"
+        + (f", val top-1 {100 * entry['val_top1']:.2f} %" if "val_top1" in entry else "")
+        + (f", test top-1 {100 * entry['top1']:.2f} %" if "top1" in entry else ""),
+        file=sys.stderr,  # stdout is for results (--json prints exactly one object there)
+    )
+
+
+def finish_run(run: TrainRun) -> dict[str, Any]:
+    """Write the outputs (main process), end the run and return its final metrics."""
+    cfg, accelerator, method, progress, run_dir = run.cfg, run.accelerator, run.method, run.progress, run.run_dir  # fmt: skip
+    if accelerator.is_main_process and run.last_report is not None:
+        _write_outputs(cfg, run_dir, run.bundle, method, accelerator.unwrap_model(run.model), run.last_report,
+                       progress, run.record)  # fmt: skip
     elif accelerator.is_main_process and not method.classifies:
-        metrics = {**last_extra, "epochs": progress.epoch, "steps": progress.global_step,
-                   "num_train": len(bundle.train_idx), "history": progress.history}  # fmt: skip
+        metrics = {**run.last_extra, "epochs": progress.epoch, "steps": progress.global_step,
+                   "num_train": len(run.bundle.train_idx), "history": progress.history}  # fmt: skip
         (run_dir / "metrics.json").write_text(jsonio.dumps(metrics, indent=2))
         last = run_dir / "last"
         if last.exists():
             shutil.rmtree(last)
-        method.save_model(accelerator.unwrap_model(model), last, record(last_extra))
+        method.save_model(accelerator.unwrap_model(run.model), last, run.record(run.last_extra))
     accelerator.wait_for_everyone()
-    result.update(last_extra)
-    if last_report is not None:
-        result.update(_metrics_of(last_report, "test"))
+    result = run.counts()
+    result.update(run.last_extra)
+    if run.last_report is not None:
+        result.update(_metrics_of(run.last_report, "test"))
         result.update(best_top1=progress.best_score, best_epoch=progress.best_epoch,
-                      best_selected_on="validation" if bundle.val is not None else "test")  # fmt: skip
+                      best_selected_on="validation" if run.bundle.val is not None else "test")  # fmt: skip
     finish(accelerator)
     return result
 

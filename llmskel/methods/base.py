@@ -137,6 +137,8 @@ class Method:
         """Called once the model is on its device (move cached tensors, text embeddings...)."""
 
     def loss(self, model: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+        """The loss of a batch and values to log (floats or 0-d tensors; the trainer reads tensors
+        on the host only at log steps, so returning them avoids a device sync every batch)."""
         raise NotImplementedError  # pragma: no cover - abstract
 
     def scores(self, model: nn.Module, batch: dict[str, Any], split: str = "test") -> torch.Tensor:

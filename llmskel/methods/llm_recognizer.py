@@ -637,7 +637,7 @@ class LlmMethod(Method):
 
     def loss(self, model: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         loss = model(batch["x"], batch["label"])
-        return loss, {"lm": float(loss.detach())}
+        return loss, {"lm": loss.detach()}  # read by the trainer at log steps only
 
     def scores(self, model: nn.Module, batch: dict[str, Any], split: str = "test") -> torch.Tensor:
         return _unwrap(model).label_scores(batch["x"])

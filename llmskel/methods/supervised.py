@@ -79,7 +79,7 @@ class SupervisedMethod(Method):
         loss = F.cross_entropy(
             out.logits.float(), batch["label"], label_smoothing=self.cfg.optim.label_smoothing
         )
-        return loss, {"ce": float(loss.detach())}
+        return loss, {"ce": loss.detach()}  # a 0-d tensor: the trainer reads it at log steps only
 
     def scores(self, model: nn.Module, batch: dict[str, Any], split: str = "test") -> torch.Tensor:
         return model(batch["x"]).logits.float()
