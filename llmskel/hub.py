@@ -143,6 +143,8 @@ class SkeletonModel(
         pipe = self.eval_pipeline()
         rng = np.random.default_rng(0)
         want_c = self.config.model.get("in_channels")
+        if pipe.joint_space:  # any mappable layout; the pipeline maps it and refuses 2D input to a 3D model
+            want_c = None
         xs = []
         for i, s in enumerate(samples):
             if not isinstance(s, SkeletonSample):
@@ -161,6 +163,15 @@ class SkeletonModel(
                     f"{int(want_c)}))",
                 )
             src, dst = get_layout(s.layout).name, get_layout(self.layout).name
+            if pipe.joint_space:
+                from .data.joint_space import can_map
+
+                if not can_map(src):
+                    raise SkeletonFormatError(
+                        s.source or f"input {i}", f"layout {src!r} has no mapping into this model's joint space"
+                    )
+                xs.append(pipe(s, rng)["x"])
+                continue
             if src != dst:
                 if not can_convert(src, dst):
                     raise SkeletonFormatError(

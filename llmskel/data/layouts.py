@@ -253,10 +253,24 @@ PENN13 = _make(
            "foot": [11, 12]},
     description="Penn Action, 13 joints, 2D image pixels with visibility",
 )
+
+# The joint space every layout maps into (llmskel.data.joint_space): the 25 NTU-25 joints, bones and
+# parts, centred on the hip midpoint (every layout has both hips; NTU's spine mid is absent in 2D).
+OMNI25 = _make(
+    "omni25",
+    NTU25.joints,
+    [(c + 1, p + 1) for c, p in NTU25.bones],
+    center=2,
+    parts={k: [v + 1 for v in vs] for k, vs in NTU25.parts.items()},
+    origin=(13, 17),
+    description="the joint space of multi-layout models: NTU-25 joints, absent ones masked (llmskel.data.joint_space)",
+    three_d=True,
+    one_based=True,
+)
 # fmt: on
 
 LAYOUTS: dict[str, Layout] = {
-    lay.name: lay for lay in (NTU25, KINECT20, COCO17, OPENPOSE18, MEDIAPIPE33, UTD20, PENN13)
+    lay.name: lay for lay in (NTU25, KINECT20, COCO17, OPENPOSE18, MEDIAPIPE33, UTD20, PENN13, OMNI25)
 }
 ALIASES = {
     "ntu": "ntu25",
@@ -280,6 +294,8 @@ ALIASES = {
     "utdmhad": "utd20",
     "penn": "penn13",
     "penn-action": "penn13",
+    "joint-space": "omni25",
+    "joint_space": "omni25",
 }
 
 
