@@ -168,7 +168,8 @@ class SkeletonModel(
 
                 if not can_map(src):
                     raise SkeletonFormatError(
-                        s.source or f"input {i}", f"layout {src!r} has no mapping into this model's joint space"
+                        s.source or f"input {i}",
+                        f"layout {src!r} has no mapping into this model's joint space",
                     )
                 xs.append(pipe(s, rng)["x"])
                 continue

@@ -70,9 +70,13 @@ class SourceConfig:
             raise ConfigError(f"config key 'data.sources': {e}") from None
         self.dataset = rec.name
         if not self.weight > 0:
-            raise ConfigError(f"config key 'data.sources' ({self.dataset}): weight must be > 0, got {self.weight}")
+            raise ConfigError(
+                f"config key 'data.sources' ({self.dataset}): weight must be > 0, got {self.weight}"
+            )
         if rec.needs_root and not self.root:
-            raise ConfigError(f"config key 'data.sources' ({self.dataset}): 'root' is required for this dataset")
+            raise ConfigError(
+                f"config key 'data.sources' ({self.dataset}): 'root' is required for this dataset"
+            )
 
     def spatial_dims(self) -> int | None:
         """3 or 2 when the source's layout says (its record's or its own), else None."""
@@ -170,7 +174,9 @@ class DataConfig:
         if dup:
             raise ConfigError(f"config key 'data.sources' lists {dup} twice; give each a distinct 'name'")
         if not any(s.use != "test" for s in self.sources):
-            raise ConfigError("config key 'data.sources': no source is used for training (every 'use' is 'test')")
+            raise ConfigError(
+                "config key 'data.sources': no source is used for training (every 'use' is 'test')"
+            )
         if self.joint_space is None:
             self.joint_space = True
         if not self.joint_space and len({s.spatial_dims() for s in self.sources}) > 1:

@@ -133,7 +133,9 @@ def can_map(layout: str) -> bool:
         return False
 
 
-def sample_spatial_dims(layout: str, channels: int, extra: dict | None = None, default: int | None = None) -> int:
+def sample_spatial_dims(
+    layout: str, channels: int, extra: dict | None = None, default: int | None = None
+) -> int:
     """2 or 3: ``extra["spatial_dims"]`` when the sample says, else 2 for 2-channel data or 2D layouts."""
     if extra and "spatial_dims" in extra:
         return int(extra["spatial_dims"])
@@ -202,10 +204,14 @@ class ProjectConfig:
 
         lo, hi = self.distance
         if not (0 < lo <= hi):
-            raise ConfigError(f"config key 'data.project.distance' must satisfy 0 < low <= high, got {self.distance}")
+            raise ConfigError(
+                f"config key 'data.project.distance' must satisfy 0 < low <= high, got {self.distance}"
+            )
         slo, shi = self.score
         if not (0 < slo <= shi <= 1):
-            raise ConfigError(f"config key 'data.project.score' must satisfy 0 < low <= high <= 1, got {self.score}")
+            raise ConfigError(
+                f"config key 'data.project.score' must satisfy 0 < low <= high <= 1, got {self.score}"
+            )
         if not (0 <= self.perspective <= 1) or self.noise < 0 or self.yaw < 0 or self.pitch < 0:
             raise ConfigError("config keys 'data.project.*': perspective in [0, 1]; yaw, pitch, noise >= 0")
 

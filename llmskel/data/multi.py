@@ -132,4 +132,11 @@ def load_sources(cfg: DataConfig) -> MultiSource:
                        np.asarray(owner, np.int64), names, [[union[j] for j in m] for m in maps])  # fmt: skip
 
 
-__all__ = ["MultiSource", "class_key", "load_sources", "merge_classes", "similar_class_pairs", "source_data_config"]
+__all__ = [
+    "MultiSource",
+    "class_key",
+    "load_sources",
+    "merge_classes",
+    "similar_class_pairs",
+    "source_data_config",
+]

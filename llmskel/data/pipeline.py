@@ -70,7 +70,9 @@ class SkeletonPipeline:
         error; a 3D sample for a 2D model is projected (a random camera when training, else frontal)."""
         src = get_layout(sample.layout)
         if not can_map(src.name):
-            raise SkeletonFormatError(sample.source, f"layout {src.name!r} has no mapping into the joint space")
+            raise SkeletonFormatError(
+                sample.source, f"layout {src.name!r} has no mapping into the joint space"
+            )
         dims = sample_spatial_dims(src.name, x.shape[-1], sample.extra, default=s)
         check_dims(sample.source or "input", src.name, dims, s)
         x = to_joint_space(x, src.name, dims)

@@ -262,9 +262,7 @@ class ZeroShotMethod(Method):
         if lacking:
             raise ConfigError(f"config key 'zeroshot.part_weight' needs part descriptions, and {len(lacking)} classes "
                               f"have none ({', '.join(lacking[:5])}); set part_weight: 0")  # fmt: skip
-        texts = [
-            [[f"{c}: {t}" for t in self._desc(c).parts[p]] for c in self.seen] for p in PART_NAMES
-        ]
+        texts = [[[f"{c}: {t}" for t in self._desc(c).parts[p]] for c in self.seen] for p in PART_NAMES]
         table = TextTable(texts, self.encoder, self.zs.cache_dir)
         lay = get_layout(self.bundle.layout)
         pool = torch.zeros(len(PART_NAMES), lay.num_joints)
