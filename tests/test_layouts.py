@@ -123,6 +123,8 @@ INTENDED_PARTS = {
     },
 }
 
+INTENDED_PARTS["omni25"] = INTENDED_PARTS["ntu25"]  # the joint space has NTU-25's joints and parts
+
 
 @pytest.mark.parametrize("name", sorted(LAYOUTS))
 def test_parts_are_the_intended_partition(name):
@@ -191,7 +193,9 @@ def test_uniform_graph_is_symmetric_before_normalisation():
 
 
 def test_unknown_layout_lists_valid_names():
-    with pytest.raises(KeyError, match="valid layouts: coco17, kinect20, mediapipe33, ntu25, openpose18"):
+    with pytest.raises(
+        KeyError, match="valid layouts: coco17, kinect20, mediapipe33, ntu25, omni25, openpose18"
+    ):
         get_layout("ntu26")
     assert get_layout("NW-UCLA").name == "kinect20"
 

@@ -7,6 +7,7 @@ from typing import Literal
 
 from ..config import bounded
 from ..errors import ConfigError
+from .joint_space import ProjectConfig
 
 # a registered dataset name or alias (llmskel.data.datasets: synthetic, cache, hf, ntu, utkinect, nw-ucla,
 # utd-mhad, penn-action, pyskl, folder, and any registered later); checked by DataConfig.validate
@@ -45,6 +46,52 @@ class SyntheticConfig:
     seed: int = 0
 
 
+SourceUse = Literal["train+test", "train", "test"]
+
+
+@dataclass
+class SourceConfig:
+    """One entry of ``data.sources``: a dataset that joins a multi-source experiment."""
+
+    dataset: DatasetName
+    root: str | None = None
+    protocol: str = "default"  # the dataset's own split rule (see DataConfig.protocol)
+    # how often each training sample of this source is drawn, relative to the other sources' samples
+    # (1 everywhere: every sample once per epoch; 2: this source's samples twice as often)
+    weight: float = 1.0
+    use: SourceUse = "train+test"  # which of the protocol's splits join the experiment
+    layout: str | None = None  # for folder / pyskl / hf sources that do not say it
+    classes: list[str] | None = None  # class names, when the source has numbers only
+    name: str | None = None  # shown in logs and metrics (default: the dataset name)
+
+    def validate(self) -> None:
+        from .datasets import get_dataset
+
+        try:
+            rec = get_dataset(self.dataset)
+        except ConfigError as e:
+            raise ConfigError(f"config key 'data.sources': {e}") from None
+        self.dataset = rec.name
+        if not self.weight > 0:
+            raise ConfigError(
+                f"config key 'data.sources' ({self.dataset}): weight must be > 0, got {self.weight}"
+            )
+        if rec.needs_root and not self.root:
+            raise ConfigError(
+                f"config key 'data.sources' ({self.dataset}): 'root' is required for this dataset"
+            )
+
+    def spatial_dims(self) -> int | None:
+        """3 or 2 when the source's layout says (its record's or its own), else None."""
+        from .datasets import get_dataset
+        from .layouts import get_layout
+
+        name = self.layout or get_dataset(self.dataset).layout
+        if self.dataset == "synthetic" and not name:
+            return 3
+        return None if not name else (3 if get_layout(name).three_d else 2)
+
+
 @dataclass
 class DataConfig:
     dataset: DatasetName = "synthetic"
@@ -81,6 +128,13 @@ class DataConfig:
     # restrict training / testing to these class names (zero-shot seen/unseen splits set this)
     train_classes: list[str] | None = None
     test_classes: list[str] | None = None
+    # several datasets in one experiment (llmskel.data.multi): each with its root, protocol and sampling
+    # weight; classes are merged by their normalised name; samples meet in the joint space
+    sources: list[SourceConfig] | None = None
+    # map every sample into one joint space (llmskel.data.joint_space: NTU-25 joints, absent ones
+    # masked, a mask / score channel); null: on when ``sources`` is set
+    joint_space: bool | None = None
+    project: ProjectConfig = field(default_factory=ProjectConfig)  # 3D -> 2D cameras for a 2D model
 
     def validate(self) -> None:
         from .datasets import get_dataset
@@ -108,5 +162,51 @@ class DataConfig:
             raise ConfigError(f"config key 'data.spatial_dims' must be 2, 3 or null, got {self.spatial_dims}")
         if self.num_frames < 1 or self.num_bodies < 1:
             raise ConfigError("config keys 'data.num_frames' and 'data.num_bodies' must be >= 1")
-        if rec.needs_root and not self.root:
+        if self.sources is not None:
+            self._validate_sources()
+        elif rec.needs_root and not self.root:
             raise ConfigError(f"config key 'data.root' is required for dataset {self.dataset!r}")
+        if self.joint_space:
+            self._joint_space_dims([] if self.sources else [SourceConfig(self.dataset, layout=self.layout)])
+
+    def _validate_sources(self) -> None:
+        if not self.sources:
+            raise ConfigError("config key 'data.sources' is an empty list; list at least one source")
+        names = [s.name or s.dataset for s in self.sources]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ConfigError(f"config key 'data.sources' lists {dup} twice; give each a distinct 'name'")
+        if not any(s.use != "test" for s in self.sources):
+            raise ConfigError(
+                "config key 'data.sources': no source is used for training (every 'use' is 'test')"
+            )
+        if self.joint_space is None:
+            self.joint_space = True
+        if not self.joint_space and len({s.spatial_dims() for s in self.sources}) > 1:
+            raise ConfigError("config key 'data.sources' mixes 2D and 3D sources: set data.joint_space: true")
+        self._joint_space_dims(self.sources)
+
+    def _joint_space_dims(self, sources: list[SourceConfig]) -> None:
+        """The joint space needs data.spatial_dims; null: 2 if any source is 2D, else 3. A 3D model
+        cannot learn from a 2D source (depth is not there): that is an error naming the source."""
+        from .layouts import get_layout
+
+        if not sources:
+            return
+        dims = [s.spatial_dims() for s in sources]
+        two_d = [s.name or s.dataset for s, d in zip(sources, dims) if d == 2]
+        if self.spatial_dims is None:
+            self.spatial_dims = 2 if two_d else 3
+        if self.spatial_dims == 3 and two_d:
+            src = next(s for s in sources if (s.name or s.dataset) == two_d[0])
+            lay = get_layout(src.layout).name if src.layout else self._record_layout(src.dataset)
+            raise ConfigError(
+                f"data source {two_d[0]!r} is 2D (layout {lay}) but data.spatial_dims is 3: a 3D model cannot be "
+                "trained on 2D skeletons. Set data.spatial_dims: 2 (3D sources are then projected by random cameras)"
+            )
+
+    @staticmethod
+    def _record_layout(dataset: str) -> str:
+        from .datasets import get_dataset
+
+        return str(get_dataset(dataset).layout)

@@ -54,21 +54,28 @@ def preprocessing_config(preprocessing: dict[str, Any]):
 
 
 def prepare_inputs(samples: Any, layout: str, preprocessing: dict[str, Any],
-                   channels: int | None = None) -> torch.Tensor:  # fmt: skip
+                   channels: int | None = None, pipe: Any = None) -> torch.Tensor:  # fmt: skip
     """Samples or (T, M, V, C) / (T, V, C) arrays -> (N, C, T, V, M) through the evaluation pipeline of
     ``preprocessing``, in ``layout``.
 
     ``samples``: see :func:`as_sample_list`. Arrays are taken to be in ``layout``; a sample in another
     layout is converted when a conversion exists, else the error names both layouts. Joints and (when
-    ``channels`` is given) channels are checked, with an error naming the input."""
+    ``channels`` is given) channels are checked, with an error naming the input. ``pipe``: the
+    evaluation pipeline of ``preprocessing`` when the caller keeps one (built here otherwise).
+
+    A joint-space model (``preprocessing.joint_space``, llmskel.data.joint_space) takes any layout
+    that maps into the joint space; its pipeline maps it and refuses 2D input to a 3D model."""
     from .layouts import can_convert, convert_layout, get_layout
     from .pipeline import SkeletonPipeline
     from .sample import SkeletonSample, to_model_input, validate_array
 
     samples = as_sample_list(samples)
     cfg = preprocessing_config(preprocessing)
-    pipe = SkeletonPipeline(cfg, layout, train=False)
+    pipe = pipe if pipe is not None else SkeletonPipeline(cfg, layout, train=False)
     dst = get_layout(layout).name
+    joint_space = bool(getattr(pipe, "joint_space", False))
+    if joint_space:
+        channels = None  # the pipeline builds the joint-space channels (mask or score) itself
     xs = []
     for i, s in enumerate(samples):
         if not isinstance(s, SkeletonSample):
@@ -87,6 +94,15 @@ def prepare_inputs(samples: Any, layout: str, preprocessing: dict[str, Any],
                 f"{int(channels)}))",
             )
         src = get_layout(s.layout).name
+        if joint_space:
+            from .joint_space import can_map
+
+            if not can_map(src):
+                raise SkeletonFormatError(
+                    s.source or f"input {i}", f"layout {src!r} has no mapping into this model's joint space"
+                )
+            xs.append(pipe(s)["x"])
+            continue
         if src != dst:
             if not can_convert(src, dst):
                 raise SkeletonFormatError(

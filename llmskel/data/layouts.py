@@ -272,10 +272,25 @@ OPENPOSE25 = _make(
            "leg": [10, 13], "foot": [11, 14, 19, 20, 21, 22, 23, 24]},
     description="OpenPose BODY_25, 25 joints (2D)",
 )
+
+# The joint space every layout maps into (llmskel.data.joint_space): the 25 NTU-25 joints, bones and
+# parts, centred on the hip midpoint (every layout has both hips; NTU's spine mid is absent in 2D).
+OMNI25 = _make(
+    "omni25",
+    NTU25.joints,
+    [(c + 1, p + 1) for c, p in NTU25.bones],
+    center=2,
+    parts={k: [v + 1 for v in vs] for k, vs in NTU25.parts.items()},
+    origin=(13, 17),
+    description="the joint space of multi-layout models: NTU-25 joints, absent ones masked (llmskel.data.joint_space)",
+    three_d=True,
+    one_based=True,
+)
 # fmt: on
 
 LAYOUTS: dict[str, Layout] = {
-    lay.name: lay for lay in (NTU25, KINECT20, COCO17, OPENPOSE18, OPENPOSE25, MEDIAPIPE33, UTD20, PENN13)
+    lay.name: lay
+    for lay in (NTU25, KINECT20, COCO17, OPENPOSE18, OPENPOSE25, MEDIAPIPE33, UTD20, PENN13, OMNI25)
 }
 ALIASES = {
     "ntu": "ntu25",
@@ -302,6 +317,8 @@ ALIASES = {
     "body25": "openpose25",
     "body_25": "openpose25",
     "openpose-25": "openpose25",
+    "joint-space": "omni25",
+    "joint_space": "omni25",
 }
 
 

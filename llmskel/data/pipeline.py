@@ -30,6 +30,7 @@ import torch
 from ..errors import SkeletonFormatError
 from . import transforms as T
 from .config import DataConfig
+from .joint_space import JOINT_SPACE, can_map, check_dims, project_to_2d, sample_spatial_dims, to_joint_space
 from .layouts import Layout, can_convert, convert_layout, get_layout
 from .sample import BaseSkeletonDataset, SkeletonSample
 
@@ -39,7 +40,9 @@ class SkeletonPipeline:
 
     def __init__(self, cfg: DataConfig, layout: str | Layout, train: bool = False):
         self.cfg = cfg
-        self.layout = get_layout(layout)
+        # joint space (llmskel.data.joint_space): every layout is mapped into omni25, with a mask channel
+        self.joint_space = bool(getattr(cfg, "joint_space", False))
+        self.layout = get_layout(JOINT_SPACE if self.joint_space else layout)
         self.train = bool(train)
         self.augment = cfg.augment
         aug = self.augment  # whether a random linear map is drawn: decided once, not per sample
@@ -56,14 +59,33 @@ class SkeletonPipeline:
         """Config value, else the sample's ``extra["spatial_dims"]``, else the layout's default."""
         if self.cfg.spatial_dims is not None:
             return int(self.cfg.spatial_dims)
+        if self.joint_space:
+            return 3
         if "spatial_dims" in sample.extra:
             return int(sample.extra["spatial_dims"])
         return T.default_spatial_dims(self.layout, sample.data.shape[-1])
 
-    def _array(self, sample: SkeletonSample) -> np.ndarray:
+    def _joint_space_array(self, sample: SkeletonSample, x: np.ndarray, s: int, rng) -> np.ndarray:
+        """The sample in the joint space with the model's spatial dims: a 2D sample for a 3D model is an
+        error; a 3D sample for a 2D model is projected (a random camera when training, else frontal)."""
+        src = get_layout(sample.layout)
+        if not can_map(src.name):
+            raise SkeletonFormatError(
+                sample.source, f"layout {src.name!r} has no mapping into the joint space"
+            )
+        dims = sample_spatial_dims(src.name, x.shape[-1], sample.extra, default=s)
+        check_dims(sample.source or "input", src.name, dims, s)
+        x = to_joint_space(x, src.name, dims)
+        if s == 2 and dims == 3:
+            x = project_to_2d(x, rng if self.train else None, self.cfg.project)
+        return x
+
+    def _array(self, sample: SkeletonSample, rng=None) -> np.ndarray:
         x = np.asarray(sample.data, dtype=np.float32)
         if x.ndim != 4:
             raise SkeletonFormatError(sample.source, f"expected a (T, M, V, C) array, got shape {x.shape}")
+        if self.joint_space:
+            return self._joint_space_array(sample, x, self.spatial_dims(sample), rng)
         src = get_layout(sample.layout)
         if src.name != self.layout.name:
             if not can_convert(src, self.layout):
@@ -78,7 +100,7 @@ class SkeletonPipeline:
         cfg, aug, lay = self.cfg, self.augment, self.layout
         train = self.train and rng is not None
         s = self.spatial_dims(sample)
-        x = self._array(sample)  # (T, M, V, C)
+        x = self._array(sample, rng if train else None)  # (T, M, V, C)
         x = T.select_bodies(x, cfg.num_bodies)
         present = T.joint_mask(x)  # (T, M, V), read once before centring zeroes the origin joint
         # bodies that never appear stay zero through every step: leave them out until the end
@@ -122,6 +144,8 @@ class SkeletonPipeline:
                 x = x * keep[:, None].astype(x.dtype)
                 mask = mask & keep
         x = T.to_stream(x, cfg.stream, lay, s, mask=mask)
+        if self.joint_space and s == 3:  # the mask channel: which joints exist (2D: the score channel says)
+            x = np.concatenate([x, mask[..., None].astype(np.float32)], axis=-1)
         if x.shape[1] != cfg.num_bodies:
             full = np.zeros((x.shape[0], cfg.num_bodies, *x.shape[2:]), np.float32)
             full[:, active] = x

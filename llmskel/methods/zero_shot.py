@@ -113,7 +113,10 @@ class ZeroShotMethod(Method):
         self.zs: ZeroShotConfig = self.settings
         z = self.zs
         self.all_classes = list(bundle.classes)
-        self.seen, self.unseen = resolve_zsl_split(self.all_classes, z.split, z.unseen, z.fold)
+        if z.split is None and z.unseen is None:  # a general-purpose model: train on every class
+            self.seen, self.unseen = list(self.all_classes), []
+        else:
+            self.seen, self.unseen = resolve_zsl_split(self.all_classes, z.split, z.unseen, z.fold)
         self._restrict_splits()
         self.label_prompts = load_label_prompts(z.label_prompts)
         need_desc = bool({"synonyms", "sentence", "parts"} & set(z.text)) or z.part_weight > 0
@@ -136,15 +139,20 @@ class ZeroShotMethod(Method):
         self.unseen_ids = torch.tensor([index[c] for c in self.unseen])
         lookup = {"test": -torch.ones(len(self.all_classes), dtype=torch.long)}
         lookup["val"] = lookup["test"].clone()
-        lookup["test"][self.unseen_ids] = torch.arange(len(self.unseen))
+        if self.unseen:
+            lookup["test"][self.unseen_ids] = torch.arange(len(self.unseen))
+        else:  # no held-out classes: the test split is scored over every class
+            lookup["test"] = torch.arange(len(self.all_classes))
         lookup["val"][self.seen_ids] = torch.arange(len(self.seen))
         lookup["train"] = lookup["val"]
         self.lookup = lookup
         self.part_table = self._part_table() if z.part_weight > 0 else None
         self._device = torch.device("cpu")
         logger.info("zero-shot: %d seen / %d unseen classes (unseen: %s), %d texts, text encoder %s (%d-d)",
-                    len(self.seen), len(self.unseen), ", ".join(self.unseen), len(flat), self.encoder.spec,
-                    self.dim)  # fmt: skip
+                    len(self.seen), len(self.unseen), ", ".join(self.unseen) or "none", len(flat),
+                    self.encoder.spec, self.dim)  # fmt: skip
+        if bundle.source_names and len(bundle.source_names) > 1:
+            self._report_paraphrases()
 
     @property
     def dim(self) -> int:
@@ -172,12 +180,20 @@ class ZeroShotMethod(Method):
             b.val = sub(b.val_idx, b.val)
         pool = np.arange(len(b.full)) if self.zs.unseen_from == "all" else b.test_idx
         self.seen_test_idx = b.test_idx[np.isin(labels[b.test_idx], seen)]
+        if not self.unseen:  # no held-out classes: test on every class's test samples
+            self.seen_test_idx = self.seen_test_idx[:0]
+            pool = b.test_idx
+            unseen = seen
         b.test_idx = pool[np.isin(labels[pool], unseen)]
-        if len(b.train_idx) == 0 or len(b.test_idx) == 0:
+        if len(b.train_idx) == 0 or (len(b.test_idx) == 0 and self.unseen):
             raise ConfigError(f"zero-shot split leaves {len(b.train_idx)} training (seen) and {len(b.test_idx)} "
                               f"test (unseen) samples; check the split and data.protocol")  # fmt: skip
         self.seen_test = sub(self.seen_test_idx, b.test)
         b.test = sub(b.test_idx, b.test)
+        if not self.unseen:
+            logger.info("zero-shot data: no held-out classes; %d train, %d test samples over all %d classes",
+                        len(b.train_idx), len(b.test_idx), len(self.seen))  # fmt: skip
+            return
         logger.info("zero-shot data: %d seen train, %d unseen test, %d seen test (GZSL)", len(b.train_idx),
                     len(b.test_idx), len(self.seen_test_idx))  # fmt: skip
 
@@ -185,6 +201,8 @@ class ZeroShotMethod(Method):
         from ..text.descriptions import load_descriptions
         from ..text.resources import DATASET_DESCRIPTIONS
 
+        if self.cfg.data.sources:
+            return self._merged_descriptions()
         src = self.zs.descriptions or DATASET_DESCRIPTIONS.get(self.cfg.data.dataset)
         if not src:
             raise ConfigError(
@@ -194,15 +212,62 @@ class ZeroShotMethod(Method):
         ds = load_descriptions(src)
         return ds.for_classes(self.all_classes)
 
+    def _merged_descriptions(self) -> dict:
+        """Multi-source: each class's description from the first file that has it (``zeroshot.descriptions``,
+        then each source dataset's shipped file); classes without one get label prompts only (logged)."""
+        from ..text.descriptions import load_descriptions, normalize_label
+        from ..text.resources import shipped_descriptions_path
+
+        files = [self.zs.descriptions] if self.zs.descriptions else []
+        for src in self.cfg.data.sources or []:
+            try:
+                files.append(shipped_descriptions_path(src.dataset))
+            except FileNotFoundError:
+                logger.info("source %s: no shipped description file (label prompts only)", src.dataset)
+        found: dict = {}
+        for f in files:
+            ds = load_descriptions(f)
+            by_key = {normalize_label(lb): ds[lb] for lb in ds.labels}
+            for c in self.all_classes:
+                d = by_key.get(normalize_label(c))
+                if c not in found and d is not None:
+                    found[c] = d
+        missing = [c for c in self.all_classes if c not in found]
+        if missing:
+            logger.info("zero-shot: %d of %d classes have no description (label prompts only): %s", len(missing),
+                        len(self.all_classes), ", ".join(missing))  # fmt: skip
+        return found
+
+    def _desc_record(self):
+        if self.descriptions is None:
+            return None
+        if isinstance(self.descriptions, dict):  # multi-source: which classes had a description
+            return {"source": "per source dataset", "classes": sorted(self.descriptions)}
+        return {"source": self.descriptions.source}
+
+    def _report_paraphrases(self, threshold: float = 0.75) -> None:
+        """Classes merged by name are one; near paraphrases stay separate: log the close pairs."""
+        from ..data.multi import similar_class_pairs
+
+        self.paraphrases = similar_class_pairs(self.all_classes, self.protos, threshold)
+        for a, b, c in self.paraphrases[:20]:
+            logger.info("zero-shot: separate classes with close text (cosine %.2f): %r ~ %r", c, a, b)
+
     def _desc(self, label: str):
-        return self.descriptions[label] if self.descriptions is not None else None
+        if self.descriptions is None:
+            return None
+        if isinstance(self.descriptions, dict):
+            return self.descriptions.get(label)
+        return self.descriptions[label]
 
     def _part_table(self):
         from .gap import TextTable
 
-        texts = [
-            [[f"{c}: {t}" for t in self.descriptions[c].parts[p]] for c in self.seen] for p in PART_NAMES
-        ]
+        lacking = [c for c in self.seen if self._desc(c) is None]
+        if lacking:
+            raise ConfigError(f"config key 'zeroshot.part_weight' needs part descriptions, and {len(lacking)} classes "
+                              f"have none ({', '.join(lacking[:5])}); set part_weight: 0")  # fmt: skip
+        texts = [[[f"{c}: {t}" for t in self._desc(c).parts[p]] for c in self.seen] for p in PART_NAMES]
         table = TextTable(texts, self.encoder, self.zs.cache_dir)
         lay = get_layout(self.bundle.layout)
         pool = torch.zeros(len(PART_NAMES), lay.num_joints)
@@ -214,7 +279,9 @@ class ZeroShotMethod(Method):
 
     # ------------------------------------------------------------------ model
     def classes_for(self, split: str) -> list[str]:
-        return list(self.unseen) if split == "test" else list(self.seen)
+        if split == "test" and self.unseen:
+            return list(self.unseen)
+        return list(self.seen)
 
     def targets(self, batch: dict[str, Any], split: str) -> torch.Tensor:
         return self.lookup[split].to(batch["label"].device)[batch["label"]]
@@ -225,7 +292,7 @@ class ZeroShotMethod(Method):
             "text_encoder": self.encoder.record(),
             "label_prompts": {"prompts": list(lp.prompts), "source": lp.source, "version": lp.version},
             "text_sources": list(z.text),
-            "descriptions": None if self.descriptions is None else {"source": self.descriptions.source},
+            "descriptions": self._desc_record(),
             "split": z.split, "fold": z.fold, "seen_classes": list(self.seen), "unseen_classes": list(self.unseen),
             "heads": {"projection": ZS_PROJ, "logit_scale": ZS_SCALE}, "feature_norm": z.feature_norm,
         }  # fmt: skip
@@ -329,7 +396,7 @@ class ZeroShotMethod(Method):
 
     def scores(self, model: nn.Module, batch: dict[str, Any], split: str = "test") -> torch.Tensor:
         z = self.embed(model, model(batch["x"]))
-        ids = self.unseen_ids if split == "test" else self.seen_ids
+        ids = self.unseen_ids if split == "test" and len(self.unseen) else self.seen_ids
         return z @ self.protos[ids].T  # cosine similarities (N, K_split)
 
     # ------------------------------------------------------------------ GZSL and outputs
@@ -362,15 +429,16 @@ class ZeroShotMethod(Method):
         seen_mask = torch.zeros(len(self.all_classes), dtype=torch.bool)
         seen_mask[self.seen_ids.cpu()] = True
         out: dict[str, Any] = {"num_unseen_test": len(yu), "num_seen_test": len(ys)}
-        zsl = zu @ protos[self.unseen_ids.cpu()].T
+        ids = self.unseen_ids if len(self.unseen) else self.seen_ids  # no held-out classes: every class
+        zsl = zu @ protos[ids.cpu()].T
         yz = self.lookup["test"][yu]
         out["zsl_top1"] = float((zsl.argmax(1) == yz).float().mean()) if len(yu) else float("nan")
         k = min(5, zsl.shape[1])
         out["zsl_top5"] = (
             float((zsl.topk(k, 1).indices == yz[:, None]).any(1).float().mean()) if len(yu) else float("nan")
         )
-        out["chance_top1"] = 1.0 / len(self.unseen)
-        if not self.zs.gzsl or not len(ys):
+        out["chance_top1"] = 1.0 / len(ids)
+        if not self.zs.gzsl or not len(ys) or not len(self.unseen):
             return out
         z = torch.cat([zs_, zu])
         y = torch.cat([ys, yu])

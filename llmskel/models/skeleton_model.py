@@ -162,8 +162,9 @@ class SkeletonModel(
         from ..data.inputs import prepare_inputs
 
         return prepare_inputs(
-            samples, self.layout, self.config.preprocessing, self.config.model.get("in_channels")
-        )
+            samples, self.layout, self.config.preprocessing, self.config.model.get("in_channels"),
+            pipe=self.eval_pipeline(),
+        )  # fmt: skip
 
     @torch.no_grad()
     def predict_proba(self, samples: Sequence[Any], batch_size: int = 64) -> np.ndarray:
