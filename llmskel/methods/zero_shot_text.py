@@ -246,15 +246,50 @@ def load_prompts(prompts: str | Sequence[str] | None, default: Sequence[str]) ->
     return out
 
 
+def usable_descriptions(descriptions: Any, labels: Sequence[str], where: str = "zero-shot") -> dict[str, Any]:
+    """label -> description for the ``labels`` whose part descriptions pass the content check
+    (:mod:`llmskel.text.content`). A class whose parts are rejected keeps only its synonyms (no parts,
+    no sentence); a class without a description is left out; both then rest on label prompts (and
+    synonyms), and one warning names them."""
+    from ..text.content import usable
+    from ..text.descriptions import ClassDescription
+
+    good, bad = usable(descriptions or {}, labels)
+    out = dict(good)
+    classes = getattr(descriptions, "classes", descriptions) or {}
+    from ..text.descriptions import normalize_label
+
+    index = {normalize_label(k): v for k, v in classes.items()}
+    for label in bad:
+        d = index.get(normalize_label(label))
+        if d is not None and d.synonyms:
+            out[label] = ClassDescription(label, {}, list(d.synonyms), [])
+    if bad:
+        logger.warning("%s: %d of %d classes have no usable part descriptions and fall back to label prompts%s: %s",
+                       where, len(bad), len(labels), " and synonyms" if len(out) > len(good) else "",
+                       "; ".join(f"{k} ({v})" for k, v in bad.items()))  # fmt: skip
+    return out
+
+
 def load_user_descriptions(descriptions: Any, labels: Sequence[str]) -> Mapping[str, Any] | None:
     """None, a mapping label -> text(s) / ClassDescription, or a description file (any format
-    :func:`llmskel.text.descriptions.load_descriptions` reads). Unknown labels in a mapping are ignored."""
-    if descriptions is None or isinstance(descriptions, Mapping):
+    :func:`llmskel.text.descriptions.load_descriptions` reads). Unknown labels in a mapping are ignored.
+    Description files go through the content check (:func:`usable_descriptions`)."""
+    if descriptions is None:
         return descriptions
+    if isinstance(descriptions, Mapping):
+        from ..text.descriptions import ClassDescription
+
+        if not any(isinstance(v, ClassDescription) for v in descriptions.values()):
+            return descriptions  # free text given by the caller: used as given
     from ..text.descriptions import DescriptionSet, load_descriptions
 
-    ds = descriptions if isinstance(descriptions, DescriptionSet) else load_descriptions(descriptions)
-    return {lb: ds[lb] for lb in labels if lb in ds}
+    ds = (
+        descriptions
+        if isinstance(descriptions, (DescriptionSet, Mapping))
+        else load_descriptions(descriptions)
+    )
+    return usable_descriptions(ds, labels, "descriptions")
 
 
 @torch.no_grad()
@@ -302,6 +337,6 @@ def _out_features(head) -> int:
 
 __all__ = [
     "LabelError", "TEXT_SOURCES", "TextSide", "check_labels", "class_texts", "classify", "get_text_encoder",
-    "load_prompts", "load_user_descriptions", "pooled_prototypes", "project_feature", "prototypes",
+    "load_prompts", "load_user_descriptions", "usable_descriptions", "pooled_prototypes", "project_feature", "prototypes",
     "split_labels", "text_side",
 ]  # fmt: skip
