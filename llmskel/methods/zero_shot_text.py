@@ -68,18 +68,20 @@ def class_texts(label: str, prompts: Sequence[str], description: Any = None,
 
     ``description``: a :class:`~llmskel.text.descriptions.ClassDescription`, a string or a list of
     strings (free text for this label), or None. Duplicates are dropped, order kept."""
+    from ..text.labels import clean_label, render_prompt
+
     texts: list[str] = []
     if "name" in sources:
-        texts.append(label)
+        texts.append(clean_label(label))
     if "label" in sources:
-        texts += [p.format(label=label) for p in prompts]
+        texts += [render_prompt(p, label) for p in prompts]
     if isinstance(description, str):
         texts.append(description)
     elif isinstance(description, (list, tuple)):
         texts += [str(t) for t in description]
     elif description is not None:
         if "synonyms" in sources and prompts:
-            texts += [prompts[0].format(label=s) for s in description.synonyms]
+            texts += [render_prompt(prompts[0], s) for s in description.synonyms]
         if "sentence" in sources:
             texts += list(description.sentences)
         if "parts" in sources and description.parts:
@@ -232,7 +234,8 @@ def text_side(model, where: str | None = None) -> TextSide:
 
 
 def load_prompts(prompts: str | Sequence[str] | None, default: Sequence[str]) -> tuple[str, ...]:
-    """Templates from a file (``.txt``, one per line with ``{label}``), a list, or the model's own."""
+    """Templates from a file (``.txt``, one per line with a ``{label}`` / ``{label_s}`` / ``{label_ing}``
+    slot, see :mod:`llmskel.text.labels`), a list, or the model's own."""
     if prompts is None:
         return tuple(default)
     if isinstance(prompts, str):
@@ -240,9 +243,13 @@ def load_prompts(prompts: str | Sequence[str] | None, default: Sequence[str]) ->
 
         return load_label_prompts(prompts).prompts
     out = tuple(str(p) for p in prompts)
-    bad = [p for p in out if "{label}" not in p]
+    from ..text.labels import has_slot
+
+    bad = [p for p in out if not has_slot(p)]
     if not out or bad:
-        raise LabelError(f"prompt templates need a {{label}} placeholder: {bad or 'none given'}")
+        raise LabelError(
+            f"prompt templates need a {{label}}, {{label_s}} or {{label_ing}} slot: {bad or 'none given'}"
+        )
     return out
 
 
