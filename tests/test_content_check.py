@@ -103,3 +103,34 @@ def test_zero_shot_texts_fall_back_to_label_prompts_and_warn(caplog):
     assert out["wave"].parts == {} and out["wave"].synonyms == ["hand wave"]  # synonyms kept, parts dropped
     assert "kick" not in out
     assert "wave" in caplog.text and "kick" in caplog.text and "label prompts" in caplog.text
+
+
+UTD_MHAD = ["right arm swipe to the left", "right arm swipe to the right", "right hand wave", "two hand front clap",
+            "right arm throw", "cross arms in the chest", "basketball shoot", "right hand draw x",
+            "right hand draw circle (clockwise)", "right hand draw circle (counter clockwise)", "draw triangle",
+            "bowling", "front boxing", "baseball swing from right", "tennis right hand forehand swing", "arm curl",
+            "tennis serve", "two hand push", "right hand knock on door", "right hand catch an object",
+            "right hand pick up and throw", "jogging in place", "walking in place", "sit to stand", "stand to sit",
+            "forward lunge", "squat"]  # fmt: skip
+
+
+def test_new_dataset_description_files():
+    from llmskel.text.resources import shipped_descriptions_path
+
+    utd = load_descriptions("utd-mhad", UTD_MHAD)
+    assert utd.labels == UTD_MHAD
+    assert "Claude" in utd.header["made_by"] and "No text from SmolLM2-135M" in utd.header["how"]
+    penn = load_descriptions("penn_action")
+    assert len(penn) == 15 and all(len(d.synonyms) == 3 and d.sentences for d in penn.classes.values())
+    assert str(shipped_descriptions_path("penn")).endswith("penn-action.json")
+
+
+def test_penn_action_names_match_the_mat_files(shared_data):
+    scipy_io = pytest.importorskip("scipy.io")
+    folder = shared_data / "penn_action"
+    if not folder.is_dir():
+        pytest.skip("penn_action data not present")
+    names = set()
+    for path in sorted(folder.glob("*.mat"))[::25]:  # every 25th clip: all 15 actions appear
+        names.add(str(scipy_io.loadmat(path, variable_names=["action"])["action"][0]))
+    assert names == set(load_descriptions("penn-action").labels)

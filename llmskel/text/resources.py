@@ -18,7 +18,8 @@ Label prompts (``prompts/templates/label_prompts.txt``)
 
 Description files (``prompts/descriptions/<name>.json``)
     llmskel's description format (see :mod:`llmskel.text.descriptions`), one per dataset's classes:
-    ``ntu120`` (NTU RGB+D 60/120), ``nw-ucla``, ``utkinect`` and ``synthetic``.
+    ``ntu120`` (NTU RGB+D 60/120), ``nw-ucla``, ``utkinect``, ``utd-mhad``, ``penn-action`` and
+    ``synthetic``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ DATASET_DESCRIPTIONS = {
     "ucla": "nw-ucla",
     "utkinect": "utkinect",
     "synthetic": "synthetic",
+    "utd-mhad": "utd-mhad",
+    "utd_mhad": "utd-mhad",
+    "utdmhad": "utd-mhad",
+    "penn-action": "penn-action",
+    "penn_action": "penn-action",
+    "penn": "penn-action",
 }
 
 
