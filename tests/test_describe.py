@@ -122,7 +122,7 @@ def test_shipped_templates_are_versioned_and_hashed():
     part = load_template("part_description").render(label="clap", part="hand")
     assert "hands" in part["user"] and part["answer_prefix"] == "The hands"
     prompts = load_label_prompts()
-    assert "a person clap." in prompts.format("clap") and len(prompts.prompts) >= 5
+    assert "a person claps." in prompts.format("clap") and len(prompts.prompts) >= 5
 
 
 def test_template_hash_follows_the_text_and_errors(tmp_path):
