@@ -63,7 +63,14 @@ def test_ntu60_is_the_first_60_of_ntu120_and_lookup_ignores_case():
     assert ds["DRINK  Water"].label == "drink water"
     with pytest.raises(KeyError, match="did you mean 'drink water'"):
         ds["drnk water"]
-    assert list_shipped_descriptions() == ["ntu120", "nw-ucla", "synthetic", "utkinect"]
+    assert list_shipped_descriptions() == [
+        "ntu120",
+        "nw-ucla",
+        "penn-action",
+        "synthetic",
+        "utd-mhad",
+        "utkinect",
+    ]
     assert shipped_descriptions_path("NW-UCLA").name == "nw-ucla.json"
 
 

@@ -135,7 +135,10 @@ def test_training_writes_zsl_and_gzsl_metrics_and_a_self_contained_model(trained
     zs = model.config.text["zeroshot"]
     assert model.config.method == "zeroshot" and model.classes == m["seen_classes"]
     assert zs["text_encoder"]["spec"].startswith("sentence:") and zs["text_encoder"]["dim"] == 16
-    assert "a person {label}." in zs["label_prompts"]["prompts"] and zs["unseen_classes"] == ["clap", "kick"]
+    assert "a person {label_s}." in zs["label_prompts"]["prompts"] and zs["unseen_classes"] == [
+        "clap",
+        "kick",
+    ]
     assert model.config.training["metrics"]["gzsl_h"] == pytest.approx(m["gzsl_h"])
 
 

@@ -109,7 +109,11 @@ def register(sub) -> None:
         "--model", required=True, help="model folder or Hub id (trained with method zeroshot or gap)"
     )
     p.add_argument("--labels", required=True, help='labels separated by ";" ("wave; sit down"), or @FILE')
-    p.add_argument("--prompts", default=None, help="prompt templates file (.txt, one per line with {label})")
+    p.add_argument(
+        "--prompts",
+        default=None,
+        help="prompt templates file (.txt, one per line with a {label}, {label_s} or {label_ing} slot)",
+    )
     p.add_argument("--descriptions", default=None, help="description file for the labels (JSON or published)")
     p.add_argument("--top-k", type=int_at_least(1), default=5)
     p.add_argument("inputs", nargs="+", help="skeleton files or folders (any format llmskel reads)")

@@ -49,6 +49,7 @@ from ..config import bounded
 from ..data.layouts import PART_NAMES, get_layout
 from ..errors import ConfigError
 from ..text.encoders import DEFAULT_TEXT_ENCODER, check_text_dim
+from ..text.labels import render_prompt
 from .base import register_method
 from .supervised import SupervisedMethod
 
@@ -258,7 +259,7 @@ class GapMethod(SupervisedMethod):
                     if "label" in a.global_text:
                         texts += self.label_prompts.format(label)
                     if "synonyms" in a.global_text:
-                        texts += [self.label_prompts.prompts[0].format(label=s) for s in d.synonyms]
+                        texts += [render_prompt(self.label_prompts.prompts[0], s) for s in d.synonyms]
                     if "sentence" in a.global_text:
                         texts += d.sentences
                     per_class.append(list(dict.fromkeys(texts or [label])))

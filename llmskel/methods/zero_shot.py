@@ -53,6 +53,7 @@ from .zero_shot_text import (
     encode_texts,
     normalize_feature,
     pooled_prototypes,
+    usable_descriptions,
 )
 
 logger = logging.getLogger(__name__)
@@ -198,19 +199,22 @@ class ZeroShotMethod(Method):
                     len(b.test_idx), len(self.seen_test_idx))  # fmt: skip
 
     def _load_descriptions(self):
-        from ..text.descriptions import load_descriptions
+        """The description of every class that has a usable one (see
+        :func:`~llmskel.methods.zero_shot_text.usable_descriptions`); the others fall back to label
+        prompts (and synonyms) with a warning naming them."""
+        from ..text.descriptions import DescriptionSet, load_descriptions
         from ..text.resources import DATASET_DESCRIPTIONS
 
         if self.cfg.data.sources:
             return self._merged_descriptions()
         src = self.zs.descriptions or DATASET_DESCRIPTIONS.get(self.cfg.data.dataset)
         if not src:
-            raise ConfigError(
-                f"config key 'zeroshot.descriptions' is not set and dataset {self.cfg.data.dataset!r} has no shipped "
-                "description file; set it, or use label prompts only (zeroshot.text: [label])"
-            )
+            logger.warning("zero-shot: config key 'zeroshot.descriptions' is not set and dataset %r has no shipped "
+                           "description file: every class uses label prompts only", self.cfg.data.dataset)  # fmt: skip
+            return DescriptionSet({}, {}, "")
         ds = load_descriptions(src)
-        return ds.for_classes(self.all_classes)
+        usable = usable_descriptions(ds, self.all_classes, f"zero-shot descriptions {src}")
+        return DescriptionSet(usable, dict(ds.header), ds.source)
 
     def _merged_descriptions(self) -> dict:
         """Multi-source: each class's description from the first file that has it (``zeroshot.descriptions``,
@@ -256,18 +260,22 @@ class ZeroShotMethod(Method):
     def _desc(self, label: str):
         if self.descriptions is None:
             return None
-        if isinstance(self.descriptions, dict):
+        if isinstance(self.descriptions, dict):  # multi-source
             return self.descriptions.get(label)
+        if label not in self.descriptions:
+            return None
         return self.descriptions[label]
 
     def _part_table(self):
         from .gap import TextTable
 
-        lacking = [c for c in self.seen if self._desc(c) is None]
-        if lacking:
-            raise ConfigError(f"config key 'zeroshot.part_weight' needs part descriptions, and {len(lacking)} classes "
-                              f"have none ({', '.join(lacking[:5])}); set part_weight: 0")  # fmt: skip
-        texts = [[[f"{c}: {t}" for t in self._desc(c).parts[p]] for c in self.seen] for p in PART_NAMES]
+        def part_texts(c: str, p: str) -> list[str]:  # a class without usable parts: its first label prompt
+            d = self._desc(c)
+            if d is not None and d.parts.get(p):
+                return [f"{c}: {t}" for t in d.parts[p]]
+            return [class_texts(c, self.label_prompts.prompts[:1], None, ("label",))[0]]
+
+        texts = [[part_texts(c, p) for c in self.seen] for p in PART_NAMES]
         table = TextTable(texts, self.encoder, self.zs.cache_dir)
         lay = get_layout(self.bundle.layout)
         pool = torch.zeros(len(PART_NAMES), lay.num_joints)

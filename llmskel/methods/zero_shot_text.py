@@ -69,18 +69,20 @@ def class_texts(label: str, prompts: Sequence[str], description: Any = None,
 
     ``description``: a :class:`~llmskel.text.descriptions.ClassDescription`, a string or a list of
     strings (free text for this label), or None. Duplicates are dropped, order kept."""
+    from ..text.labels import clean_label, render_prompt
+
     texts: list[str] = []
     if "name" in sources:
-        texts.append(label)
+        texts.append(clean_label(label))
     if "label" in sources:
-        texts += [p.format(label=label) for p in prompts]
+        texts += [render_prompt(p, label) for p in prompts]
     if isinstance(description, str):
         texts.append(description)
     elif isinstance(description, (list, tuple)):
         texts += [str(t) for t in description]
     elif description is not None:
         if "synonyms" in sources and prompts:
-            texts += [prompts[0].format(label=s) for s in description.synonyms]
+            texts += [render_prompt(prompts[0], s) for s in description.synonyms]
         if "sentence" in sources:
             texts += list(description.sentences)
         if "parts" in sources and description.parts:
@@ -264,7 +266,8 @@ def text_side(model, where: str | None = None) -> TextSide:
 
 
 def load_prompts(prompts: str | Sequence[str] | None, default: Sequence[str]) -> tuple[str, ...]:
-    """Templates from a file (``.txt``, one per line with ``{label}``), a list, or the model's own."""
+    """Templates from a file (``.txt``, one per line with a ``{label}`` / ``{label_s}`` / ``{label_ing}``
+    slot, see :mod:`llmskel.text.labels`), a list, or the model's own."""
     if prompts is None:
         return tuple(default)
     if isinstance(prompts, str):
@@ -272,21 +275,60 @@ def load_prompts(prompts: str | Sequence[str] | None, default: Sequence[str]) ->
 
         return load_label_prompts(prompts).prompts
     out = tuple(str(p) for p in prompts)
-    bad = [p for p in out if "{label}" not in p]
+    from ..text.labels import has_slot
+
+    bad = [p for p in out if not has_slot(p)]
     if not out or bad:
-        raise LabelError(f"prompt templates need a {{label}} placeholder: {bad or 'none given'}")
+        raise LabelError(
+            f"prompt templates need a {{label}}, {{label_s}} or {{label_ing}} slot: {bad or 'none given'}"
+        )
+    return out
+
+
+def usable_descriptions(descriptions: Any, labels: Sequence[str], where: str = "zero-shot") -> dict[str, Any]:
+    """label -> description for the ``labels`` whose part descriptions pass the content check
+    (:mod:`llmskel.text.content`). A class whose parts are rejected keeps only its synonyms (no parts,
+    no sentence); a class without a description is left out; both then rest on label prompts (and
+    synonyms), and one warning names them."""
+    from ..text.content import usable
+    from ..text.descriptions import ClassDescription
+
+    good, bad = usable(descriptions or {}, labels)
+    out = dict(good)
+    classes = getattr(descriptions, "classes", descriptions) or {}
+    from ..text.descriptions import normalize_label
+
+    index = {normalize_label(k): v for k, v in classes.items()}
+    for label in bad:
+        d = index.get(normalize_label(label))
+        if d is not None and d.synonyms:
+            out[label] = ClassDescription(label, {}, list(d.synonyms), [])
+    if bad:
+        logger.warning("%s: %d of %d classes have no usable part descriptions and fall back to label prompts%s: %s",
+                       where, len(bad), len(labels), " and synonyms" if len(out) > len(good) else "",
+                       "; ".join(f"{k} ({v})" for k, v in bad.items()))  # fmt: skip
     return out
 
 
 def load_user_descriptions(descriptions: Any, labels: Sequence[str]) -> Mapping[str, Any] | None:
     """None, a mapping label -> text(s) / ClassDescription, or a description file (any format
-    :func:`llmskel.text.descriptions.load_descriptions` reads). Unknown labels in a mapping are ignored."""
-    if descriptions is None or isinstance(descriptions, Mapping):
+    :func:`llmskel.text.descriptions.load_descriptions` reads). Unknown labels in a mapping are ignored.
+    Description files go through the content check (:func:`usable_descriptions`)."""
+    if descriptions is None:
         return descriptions
+    if isinstance(descriptions, Mapping):
+        from ..text.descriptions import ClassDescription
+
+        if not any(isinstance(v, ClassDescription) for v in descriptions.values()):
+            return descriptions  # free text given by the caller: used as given
     from ..text.descriptions import DescriptionSet, load_descriptions
 
-    ds = descriptions if isinstance(descriptions, DescriptionSet) else load_descriptions(descriptions)
-    return {lb: ds[lb] for lb in labels if lb in ds}
+    ds = (
+        descriptions
+        if isinstance(descriptions, (DescriptionSet, Mapping))
+        else load_descriptions(descriptions)
+    )
+    return usable_descriptions(ds, labels, "descriptions")
 
 
 @renamed_argument("skeletons", "samples")
@@ -336,6 +378,6 @@ def _out_features(head) -> int:
 
 __all__ = [
     "LabelError", "TEXT_SOURCES", "TextSide", "check_labels", "class_texts", "classify", "get_text_encoder",
-    "load_prompts", "load_user_descriptions", "pooled_prototypes", "project_feature", "prototypes",
+    "load_prompts", "load_user_descriptions", "usable_descriptions", "pooled_prototypes", "project_feature", "prototypes",
     "split_labels", "text_side",
 ]  # fmt: skip

@@ -53,6 +53,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
         args.llm, gguf_file=args.gguf_file, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
         sample=args.sample, seed=args.seed, retries=args.retries, cache=cache,
         progress=not args.json and sys.stderr.isatty(), trust_remote_code=args.trust_remote_code,
+        api_timeout=args.timeout, content_check=not args.no_content_check,
     )  # fmt: skip
     report = describer.describe(labels)
     out = report.descriptions.save(args.out) if len(report.descriptions) else None
@@ -93,8 +94,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     text = f"{args.source}: {len(ds)} classes, every part described"
     if ds.filled:
         text += f"; parts filled from the sentence: {ds.filled}"
+    from .content import check_set
+
+    rejected = check_set(ds)
+    result["content_rejected"] = rejected
+    if rejected:
+        text += f"\ncontent check: {len(rejected)} of {len(ds)} classes have unusable part descriptions"
+        for label, problems in rejected.items():
+            text += f"\nREJECTED {label!r}: " + "; ".join(f"{p}: {why}" for p, why in problems.items())
+    else:
+        text += "; content check passed"
     emit(args, result, text)
-    return 0
+    return 1 if rejected else 0
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -117,9 +128,9 @@ def register(sub) -> None:
     p = sub.add_parser("describe", help="write per-part action descriptions with a causal LM (any HF model)")
     p.add_argument("--labels", required=True, help="label file (one per line or a JSON list) or a dataset name "
                                                    "(ntu120, ntu60, nw-ucla, utkinect, synthetic)")  # fmt: skip
-    p.add_argument(
-        "--llm", required=True, help="causal LM: folder, Hub id, .gguf file or SmolLM2-135M-Instruct"
-    )
+    p.add_argument("--llm", required=True, help="causal LM: folder, Hub id, .gguf file or SmolLM2-135M-Instruct; "
+                   "or an OpenAI-compatible chat API: openai:URL[#MODEL] with URL the API base (requests go to "
+                   "URL/chat/completions; key from LLMSKEL_LLM_API_KEY or OPENAI_API_KEY)")  # fmt: skip
     p.add_argument("--out", required=True, help="description file to write (JSON)")
     p.add_argument("--gguf-file", help="GGUF file name inside the --llm folder / repository")
     p.add_argument(
@@ -134,6 +145,9 @@ def register(sub) -> None:
     p.add_argument(
         "--retries", type=int, default=2, help="new attempts for rejected answers (sampled, reworded)"
     )
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per chat API request (openai:)")
+    p.add_argument("--no-content-check", action="store_true",
+                   help="accept part descriptions that negate or repeat the label (not recommended)")  # fmt: skip
     p.add_argument("--cache", help="answer cache file (default: $LLMSKEL_CACHE/describe/<model>.json)")
     p.add_argument("--no-cache", action="store_true")
     add_json_flag(p)

