@@ -164,6 +164,12 @@ def test_bring_your_own_folder_reads_estimator_files_one_labelled_sample_each(tm
     assert [s.label_name for s in ds.samples] == ["wave", "clap", "wave"]
     assert all(s.data.shape[1:] == (2, 17, 3) for s in ds.samples)  # the file's two strongest persons
     assert ds.samples[0].extra["missing_fraction"] == pytest.approx(1 / 25 / 2)
+    # no labels.csv: two MediaPipe CSVs are data, not two candidate label files
+    (tmp_path / "u").mkdir()
+    mediapipe_csv(tmp_path / "u" / "a.csv")
+    mediapipe_csv(tmp_path / "u" / "b.csv")
+    ds = load_folder(tmp_path / "u")
+    assert len(ds) == 2 and (ds.labels < 0).all() and ds.layout == "mediapipe33"
 
 
 # ------------------------------------------------------------------------------ the command line

@@ -569,7 +569,7 @@ def recording_to_samples(rec: PoseRecording, *, per_person: bool = True, max_bod
         return [SkeletonSample(data=data, layout=rec.layout, source=rec.source, extra={**extra, **base})]
     long = [(pid, tr) for pid, tr in tracks if len(tr) >= min_frames] or tracks
     if len(long) < len(tracks):
-        short = [f"{pid} ({len(tr)})" for pid, tr in tracks if len(tr) < min_frames]
+        short = [f"{pid} ({len(tr)} frames)" for pid, tr in tracks if len(tr) < min_frames]
         log.info(
             "%s: persons seen in fewer than %d frames left out: %s", rec.source, min_frames, ", ".join(short)
         )

@@ -33,6 +33,14 @@ common shapes are read:
 Persons are tracked across frames by the nearest centre (mean of confident keypoints) to each
 track's last position; the ``max_bodies`` tracks with the largest total keypoint score are kept,
 an absent body being zeros in that frame.
+
+**Other pose-estimator output** (:mod:`.estimators`: an OpenPose subfolder of ``*_keypoints.json``,
+a MediaPipe ``.csv`` / ``.json``, mmpose ``instance_info`` or rtmlib JSON, ``.jsonl`` frames, JSON
+with track ids or 18 / 25 / 26 / 33 / 133 keypoints) is one sample per row too, labelled or not:
+the label belongs to the file, so its ``max_bodies`` persons with the largest total score are the
+bodies (estimator track ids kept, else the stream's tracker), missing joints filled as absent and
+their share in ``extra["missing_fraction"]``. MediaPipe CSVs are never taken for the label CSV.
+(A single recording given to ``read_any`` is split into one sample per person instead.)
 """
 
 from __future__ import annotations
