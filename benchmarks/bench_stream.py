@@ -8,7 +8,10 @@ CTR-GCN, kinect20 layout, 10 classes, 32-frame model input. Prints one JSON line
 ``fps`` (frames pushed per second of wall time, decisions included), ``decision_ms`` median and
 95th percentile (the wall time of the ``push`` that emitted a window: buffer, preprocessing and
 forward pass), ``frame_us`` (a push without a decision), ``forward_ms`` (the bare forward pass of
-one 32-frame window, measured in the same run: what the machine's load does to the model alone).
+one 32-frame window, measured in the same run: what the machine's load does to the model alone),
+and where a decision's time goes: ``prep_ms`` (``model.prepare_inputs`` of one window) against
+``window_forward_ms`` on the same windows, ``prep_share_of_decision``, and
+``per_frame_share_of_wall`` (the pushes that decided nothing: parsing, tracking, ring buffers).
 
     OMP_NUM_THREADS=1 python benchmarks/bench_stream.py [--frames 1200] [--window 32] [--stride 8]
 """
@@ -83,7 +86,23 @@ def bench(model, data: np.ndarray, window: int, stride: int) -> dict:
             a = time.perf_counter()
             model(x)
             fwd.append(time.perf_counter() - a)
-    return {"frames": len(frames), "fps": round(len(frames) / wall, 1), "windows": len(dec),
+    # where a decision's time goes: the window's preprocessing (resampling, centring, the input
+    # tensor: model.prepare_inputs) against the forward pass, timed apart on the stream's windows
+    prep, fwd_w = [], []
+    with torch.no_grad():
+        for start in range(0, len(data) - window + 1, stride):
+            sample = SkeletonSample(data[start : start + window], "kinect20", extra={"spatial_dims": 3})
+            a = time.perf_counter()
+            xw = model.prepare_inputs([sample])
+            b = time.perf_counter()
+            model(xw)
+            prep.append(b - a)
+            fwd_w.append(time.perf_counter() - b)
+    split = {"prep_ms_median": round(1000 * float(np.median(prep)), 2),
+             "window_forward_ms_median": round(1000 * float(np.median(fwd_w)), 2),
+             "prep_share_of_decision": round(float(np.sum(prep) / (np.sum(prep) + np.sum(fwd_w))), 3),
+             "per_frame_share_of_wall": round(float(np.sum(plain) / wall), 3)}  # fmt: skip
+    return {**split, "frames": len(frames), "fps": round(len(frames) / wall, 1), "windows": len(dec),
             "forward_ms_median": round(1000 * float(np.median(fwd)), 2),
             "decision_ms_median": round(1000 * float(np.median(dec)), 2),
             "decision_ms_p95": round(1000 * float(np.percentile(dec, 95)), 2),

@@ -7,14 +7,19 @@ frame-wise accuracy and segmental F1 at IoU 0.1 / 0.25 / 0.5 (:mod:`llmskel.stre
   fixed seed and concatenated ``--clips`` at a time into long recordings;
 * ``utk-concat``: the same with UTKinect's test-subject segments (even subjects, cross-subject);
 * ``utk-original``: UTKinect's original untrimmed recordings of the even subjects, with the label
-  file's frame ranges as ground truth; frames outside every range are background (no action).
+  file's frame ranges as ground truth; frames outside every range are background (no action);
+* ``utd-concat``: UTD-MHAD's test-subject clips (even subjects, cross-subject), concatenated as for
+  NW-UCLA (``--utd-model``).
 
 Against a **baseline** that classifies fixed, non-overlapping windows of the same length
 independently (stride = window, no smoothing, no threshold). Frame accuracy counts labelled frames
 only (background frames are not scored); segment F1 leaves background and "no action" out.
 
     OMP_NUM_THREADS=1 python benchmarks/eval_stream_untrimmed.py \\
-        --ucla-model runs/ucla_small_stream/best --utk-model runs/utk_small_stream/best
+        --ucla-model runs/ucla_small_stream/best --utk-model runs/utk_small_stream/best \\
+        --utd-model runs/utd_small_stream/last
+
+A model path that does not exist skips its settings.
 """
 
 from __future__ import annotations
@@ -109,6 +114,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--ucla-model", default="runs/ucla_small_stream/best")
     ap.add_argument("--utk-model", default="runs/utk_small_stream/best")
+    ap.add_argument("--utd-model", default="runs/utd_small_stream/last")
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--clips", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
@@ -136,6 +142,13 @@ def main(argv=None) -> int:
         test = [s for s in ds.samples if s.subject % 2 == 0]
         settings.append(("utk-concat", m, concat_recordings(test, ds.classes, args.clips, args.seed), 24, 4))
         settings.append(("utk-original", m, utk_original(data / "utkinect", {2, 4, 6, 8, 10}), 24, 4))
+    if args.utd_model and Path(args.utd_model).exists():
+        from llmskel.data.readers.utd_mhad import load_utd_mhad
+
+        m = SkeletonModel.from_pretrained(args.utd_model)
+        ds = load_utd_mhad(data / "utd_mhad")
+        test = [s for s in ds.samples if s.subject % 2 == 0]
+        settings.append(("utd-concat", m, concat_recordings(test, ds.classes, args.clips, args.seed), 32, 8))
     for name, model, recs, window, stride in settings:
         frames = sum(len(lab) for _, lab in recs)
         methods = {

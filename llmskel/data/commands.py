@@ -253,6 +253,11 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"classes: {info['num_classes']}"
         + (f", unlabeled samples: {info['unlabeled']}" if info["unlabeled"] else ""),
     ]
+    missing = _missing_joints(ds)
+    if missing:  # pose-estimator output: the share of joints the estimator did not give, per sample
+        info["missing_joints"] = missing
+        per = ", ".join(f"{n} {100 * f:.1f} %" for n, f in list(missing["per_sample"].items())[:10])
+        lines.append(f"missing joints: {100 * missing['mean']:.1f} % on average, filled as absent ({per})")
     split = _default_split(ds)
     if split:
         info["protocol"] = split
@@ -266,6 +271,19 @@ def cmd_info(args: argparse.Namespace) -> int:
     lines += [f"  {c:<{width}}  {n}" for c, n in shown.items()]
     emit(args, info, "\n".join(lines))
     return 0
+
+
+def _missing_joints(ds) -> dict[str, Any] | None:
+    """Mean and per-sample share of missing joints of samples read from pose-estimator output."""
+    samples = getattr(ds, "samples", None) or []
+    per = {
+        str(s.extra.get("name") or s.source or i): float(s.extra["missing_fraction"])
+        for i, s in enumerate(samples)
+        if isinstance(s.extra, dict) and "missing_fraction" in s.extra
+    }
+    if not per:
+        return None
+    return {"mean": round(sum(per.values()) / len(per), 4), "per_sample": per}
 
 
 def cmd_show(args: argparse.Namespace) -> int:

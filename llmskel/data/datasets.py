@@ -502,6 +502,12 @@ def _input_folder(p: Path, layout: str | None, allow_pickle: bool) -> list[Any]:
     return [SkeletonSample(data=data, layout=lay, source=str(p), extra={"name": p.stem})]
 
 
+def _input_estimator(p: Path, layout: str | None, allow_pickle: bool) -> list[Any]:
+    from .readers.estimators import read_estimator_samples
+
+    return read_estimator_samples(p, per_person=True)
+
+
 def _input_pyskl(p: Path, layout: str | None, allow_pickle: bool) -> list[Any]:
     from .readers.pyskl import load_pyskl
 
@@ -538,7 +544,7 @@ def _is_nwucla_dir(p: Path) -> bool:
 
 
 def _is_folder_dir(p: Path) -> bool:
-    return any(p.glob("*.json")) or any(p.glob("*.np[yz]")) or any(p.glob("*.csv"))
+    return any(p.glob("*.json")) or any(p.glob("*.np[yz]")) or any(p.glob("*.csv")) or any(p.glob("*.jsonl"))
 
 
 def _ntu_default(ds: Any) -> str:
@@ -655,6 +661,19 @@ def _builtin() -> list[DatasetRecord]:
             sniff_dir=lambda p: (p / "actionLabel.txt").is_file(),
             read_input="datasets:_input_utkinect",
             input_help="a folder with actionLabel.txt: UTKinect-Action3D",
+        ),
+        DatasetRecord(
+            "pose-estimator",
+            "pose-estimator output (OpenPose folders, MediaPipe Pose JSON / CSV, mmpose / rtmlib JSON, JSON "
+            "lines): 2D x, y, score, one sample per tracked person",
+            aliases=("estimator", "openpose", "mediapipe", "mmpose", "rtmlib"),
+            generic=True,
+            # before nw-ucla: OpenPose run on NW-UCLA videos writes aXX_sYY_eZZ_vWW_..._keypoints.json
+            sniff_file=lambda p: resolve("readers.estimators:sniff_estimator_file")(p),
+            sniff_dir=lambda p: resolve("readers.estimators:sniff_estimator_dir")(p),
+            read_input="datasets:_input_estimator",
+            input_help="pose-estimator output: an OpenPose folder (*_keypoints.json), MediaPipe .json / .csv, "
+            "mmpose / rtmlib .json, .jsonl frames (one sample per tracked person)",
         ),
         DatasetRecord(
             "nw-ucla",

@@ -9,7 +9,13 @@ input                              read as
 ``synthetic:<action>``             one generated sample of that action (NTU-25)
 ``*.skeleton``                     NTU RGB+D raw file
 ``aXX_sYY_eZZ_vWW.json``           NW-UCLA sequence (or any JSON with ``skeletons`` and ``label``)
-other ``*.json``                   pose-estimator COCO-17 keypoints (mmpose, COCO results, frames)
+pose-estimator output              one sample per tracked person (``<file>#person<id>``, missing-
+                                   joint share in ``extra["missing_fraction"]``): a folder of
+                                   OpenPose ``*_keypoints.json``, mmpose ``instance_info`` /
+                                   rtmlib / MediaPipe ``*.json``, a MediaPipe ``*.csv``, ``*.jsonl``
+                                   frames, any JSON with track ids or 18/25/26/33/133 keypoints
+other ``*.json``                   COCO-17 keypoints (COCO results, frames of 17-point persons):
+                                   one sample, the two strongest tracks as bodies
 ``*.npy`` / ``*.npz``              a (T, M, V, C) or (T, V, C) array (``layout`` or inferred)
 ``*.pkl`` / ``*.pickle``           pyskl / mmaction2 annotations (needs ``allow_pickle=True``)
 ``*.parquet``                      a Hugging Face export split file

@@ -143,19 +143,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def missing_joints_of(sample: Any) -> dict[str, Any]:
+    """``{"missing_joints": share}`` for a sample read from pose-estimator output (else ``{}``)."""
+    extra = sample.extra if isinstance(sample.extra, dict) else {}
+    return {"missing_joints": extra["missing_fraction"]} if "missing_fraction" in extra else {}
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..data.io import read_any
     from ..hub import SkeletonModel
     from ..prediction import format_predictions
 
     model = SkeletonModel.from_pretrained(args.model)
-    names, preds = [], []
+    names, preds, extras = [], [], []
     for inp in args.inputs:
         samples = read_any(inp, layout=args.layout)
         names += [s.source or inp for s in samples]
+        extras += [missing_joints_of(s) for s in samples]
         preds += model.predict(samples, top_k=args.top_k)
     # one shape for every command: label/score = the prediction, target = the ground truth (or null)
-    results = [{"input": n, **p.to_dict()} for n, p in zip(names, preds)]
+    results = [{"input": n, **p.to_dict(), **x} for n, p, x in zip(names, preds, extras)]
     emit(args, {"model": args.model, "results": results}, format_predictions(names, preds))
     return 0
 

@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from ..cli import add_json_flag, emit, int_at_least, number_in
+from ..engine.commands import missing_joints_of
 from ..prediction import format_predictions
 
 
@@ -78,7 +79,7 @@ def cmd_zeroshot(args: argparse.Namespace) -> int:
                            top_k=args.top_k)  # fmt: skip
     result = {
         "model": args.model, "num_labels": len(labels), "seconds": time.perf_counter() - t0,
-        "results": [{"input": n, **p.to_dict()} for n, p in zip(names, preds)],
+        "results": [{"input": n, **p.to_dict(), **missing_joints_of(s)} for n, p, s in zip(names, preds, samples)],
     }  # fmt: skip
     emit(args, result, format_predictions(names, preds))
     return 0
@@ -97,7 +98,7 @@ def cmd_fewshot(args: argparse.Namespace) -> int:
     counts = {c: support_labels.count(c) for c in clf.classes}
     result = {
         "model": args.model, "classes": clf.classes, "support_per_class": counts, "text_fusion": args.text_fusion,
-        "results": [{"input": n, **p.to_dict()} for n, p in zip(names, preds)],
+        "results": [{"input": n, **p.to_dict(), **missing_joints_of(s)} for n, p, s in zip(names, preds, samples)],
     }  # fmt: skip
     emit(args, result, format_predictions(names, preds))
     return 0

@@ -501,8 +501,200 @@ def read_estimator_output(path: str | os.PathLike, layout: str | None = None,
     )
 
 
+# ------------------------------------------------------------------------------ recordings as samples
+MIN_TRACK_FRAMES = 5  # persons seen in fewer frames are dropped as detector noise (unless all are)
+
+
+def recording_tracks(rec: PoseRecording, max_distance: float = 0.5,
+                     max_gap: int = 30) -> list[tuple[int, dict[int, np.ndarray]]]:  # fmt: skip
+    """``(person id, {frame position: (V, C) keypoints})`` per person, in order of first appearance.
+
+    The estimator's track ids are kept; persons without one are linked by
+    :class:`llmskel.stream.tracker.CentroidTracker` (nearest centre, a person away for more than
+    ``max_gap`` frames comes back under a new id), as ``llmskel stream`` does."""
+    from ...stream.tracker import CentroidTracker
+
+    dims = 3 if get_layout(rec.layout).name in ("ntu25", "kinect20") else 2
+    tracker = CentroidTracker(max_distance, max_gap, spatial_dims=dims)
+    tracks: dict[int, dict[int, np.ndarray]] = {}
+    for t, fr in enumerate(rec.frames):
+        if not fr.persons:
+            continue
+        ids = tracker.update(t, [p.keypoints for p in fr.persons], [p.track_id for p in fr.persons])
+        for pid, p in zip(ids, fr.persons):
+            tracks.setdefault(pid, {}).setdefault(t, p.keypoints)  # a repeated id in a frame: the first
+    return sorted(tracks.items(), key=lambda kv: min(kv[1]))
+
+
+def recording_to_samples(rec: PoseRecording, *, per_person: bool = True, max_bodies: int = 2,
+                         min_frames: int = MIN_TRACK_FRAMES) -> list[Any]:  # fmt: skip
+    """A recording as :class:`~llmskel.data.sample.SkeletonSample`\\ s (layout of the estimator, x, y, score).
+
+    ``per_person`` (what :func:`llmskel.data.io.read_any` does, so ``predict`` / ``zeroshot`` /
+    ``fewshot`` answer per person): one single-body sample per tracked person, from the first to the
+    last frame that person is seen in (zeros where not detected), ``source`` ``<file>#person<id>``.
+    Persons seen in fewer than ``min_frames`` frames are left out (logged) unless no one is seen
+    longer. Otherwise (a labelled row of a bring-your-own folder: the label is the file's): one
+    sample holding the ``max_bodies`` persons with the largest total score as bodies over the whole
+    recording. ``extra["missing_fraction"]`` is the share of joints missing over the sample's
+    frames, a frame without the person counting as all missing; ``extra["recording_missing_fraction"]``
+    the estimator-side share (:attr:`PoseRecording.missing_fraction`), ``extra["skipped_frames"]``
+    the frames that could not be read."""
+    from ..sample import SkeletonSample
+
+    tracks = recording_tracks(rec)
+    if not tracks:
+        raise SkeletonFormatError(rec.source, f"no person detected in any of its {rec.num_frames} frames")
+    v, c = next(iter(tracks[0][1].values())).shape
+    stem = Path(rec.source).stem if not Path(rec.source).is_dir() else Path(rec.source).name
+    base = {"recording_missing_fraction": round(rec.missing_fraction, 4), "skipped_frames": len(rec.skipped)}
+
+    def missing(data: np.ndarray) -> float:
+        return float((~data.any(axis=-1)).mean())
+
+    if not per_person:
+        score = {pid: sum(float(k[:, 2].sum()) for k in tr.values()) for pid, tr in tracks}
+        keep = sorted(tracks, key=lambda kv: -score[kv[0]])[:max_bodies]
+        keep.sort(key=lambda kv: min(kv[1]))
+        data = np.zeros((rec.num_frames, max_bodies, v, c), np.float32)
+        for m, (_, tr) in enumerate(keep):
+            for t, kp in tr.items():
+                data[t, m] = kp
+        present = data[:, : len(keep)]
+        extra = {
+            "name": stem,
+            "persons": [pid for pid, _ in keep],
+            "missing_fraction": round(missing(present), 4),
+        }
+        return [SkeletonSample(data=data, layout=rec.layout, source=rec.source, extra={**extra, **base})]
+    long = [(pid, tr) for pid, tr in tracks if len(tr) >= min_frames] or tracks
+    if len(long) < len(tracks):
+        short = [f"{pid} ({len(tr)} frames)" for pid, tr in tracks if len(tr) < min_frames]
+        log.info(
+            "%s: persons seen in fewer than %d frames left out: %s", rec.source, min_frames, ", ".join(short)
+        )
+    out = []
+    for pid, tr in long:
+        first, last = min(tr), max(tr)
+        data = np.zeros((last - first + 1, 1, v, c), np.float32)
+        for t, kp in tr.items():
+            data[t - first, 0] = kp
+        frac = missing(data)
+        if frac:
+            log.warning(
+                "%s: person %d: %.1f %% of joints missing, filled as absent", rec.source, pid, 100 * frac
+            )
+        extra = {"name": f"{stem}#person{pid}", "person": pid, "first_frame": rec.frames[first].index,
+                 "last_frame": rec.frames[last].index, "missing_fraction": round(frac, 4)}  # fmt: skip
+        out.append(SkeletonSample(data=data, layout=rec.layout, source=f"{rec.source}#person{pid}",
+                                  extra={**extra, **base}))  # fmt: skip
+    return out
+
+
+# ------------------------------------------------------------------------------ recognising inputs
+_ESTIMATOR_PERSON_KEYS = ("pose_keypoints_2d", "landmarks", "pose_landmarks", "track_id", "person_id")
+
+
+def _person_is_estimator(p: Any) -> bool:
+    """A person only the estimator readers read: OpenPose / MediaPipe keys, a track id, or a keypoint
+    count other than COCO-17's (COCO-17 without those stays with the COCO-17 JSON reader)."""
+    if isinstance(p, list) and p and isinstance(p[0], dict) and "x" in p[0]:
+        return True  # a MediaPipe landmark list
+    if isinstance(p, dict):
+        if any(k in p for k in _ESTIMATOR_PERSON_KEYS):
+            return True
+        p = p.get("keypoints")
+    if not isinstance(p, list) or not p:
+        return False
+    n = len(p) if isinstance(p[0], list) else len(p) // 3
+    return n in _BY_COUNT and n != 17
+
+
+def _frame_is_estimator(fr: Any) -> bool | None:
+    """True / False when the frame tells, None when it holds no person to judge by."""
+    if isinstance(fr, dict):
+        if "image_id" in fr:  # COCO results: one detection per entry
+            return False
+        if any(k in fr for k in ("landmarks", "pose_landmarks")) or ("keypoints" in fr and "scores" in fr):
+            return True
+        persons = next((fr[k] for k in ("people", "persons", "instances") if k in fr), None)
+    else:
+        persons = fr
+    if not isinstance(persons, list) or not persons:
+        return None
+    if isinstance(persons[0], dict) and "x" in persons[0]:
+        return True
+    return any(_person_is_estimator(p) for p in persons)
+
+
+def is_estimator_json(obj: Any) -> bool:
+    """Whether a parsed ``.json`` is pose-estimator output for :func:`read_pose_json` (mmpose
+    ``instance_info``, an OpenPose frame, MediaPipe landmarks, rtmlib arrays, persons with track ids
+    or 18 / 25 / 26 / 33 / 133 keypoints) rather than NW-UCLA (``skeletons``) or COCO-17 keypoints
+    (COCO results, plain frames of 17-keypoint persons), which keep their readers."""
+    if isinstance(obj, dict):
+        if "skeletons" in obj or "annotations" in obj:
+            return False
+        if "instance_info" in obj:
+            return True
+        if "frames" not in obj:
+            return _frame_is_estimator(obj) is True
+        obj = obj["frames"]
+    if not isinstance(obj, list):
+        return False
+    for fr in obj[:50]:
+        got = _frame_is_estimator(fr)
+        if got is not None:
+            return got
+    return False
+
+
+def sniff_estimator_file(path: Path) -> bool:
+    """A file :func:`read_estimator_output` reads: ``.jsonl`` / ``.ndjson``, a MediaPipe CSV (a
+    ``frame`` column and ``x0``, ``y0``, ``visibility0`` or ``landmark``, ``x``, ``y``), or a
+    ``.json`` that :func:`is_estimator_json` accepts. NW-UCLA-named JSON is never claimed."""
+    from .nwucla import NWUCLA_NAME_RE
+
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return True
+    if suffix == ".csv":
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                head = {c.strip().lower() for c in next(csv.reader(f), [])}
+        except (OSError, UnicodeDecodeError, csv.Error):
+            return False
+        has_frame = bool(head & {"frame", "frame_id", "frame_index"})
+        wide = {"x0", "y0", "visibility0"} <= head or {"x_0", "y_0", "visibility_0"} <= head
+        return has_frame and (wide or {"landmark", "x", "y"} <= head)
+    if suffix != ".json" or (NWUCLA_NAME_RE.search(path.name) and not path.name.endswith("_keypoints.json")):
+        return False
+    try:
+        from .files import read_json
+
+        obj = read_json(path)
+    except (SkeletonFormatError, OSError, ValueError):
+        return False  # not readable JSON: the COCO-17 reader names the problem
+    return is_estimator_json(obj)
+
+
+def sniff_estimator_dir(path: Path) -> bool:
+    """An OpenPose output folder (``*_keypoints.json`` files)."""
+    return any(path.glob("*_keypoints.json"))
+
+
+def read_estimator_samples(path: str | os.PathLike, layout: str | None = None,
+                           per_person: bool = True, max_bodies: int = 2) -> list[Any]:  # fmt: skip
+    """:func:`read_estimator_output` then :func:`recording_to_samples` (in the estimator's layout:
+    ``read_any`` converts to ``layout`` after: the input's layout comes from its keypoint count).
+    Skipped frames are logged by the reader and counted in ``extra["skipped_frames"]``."""
+    rec = read_estimator_output(path)
+    return recording_to_samples(rec, per_person=per_person, max_bodies=max_bodies)
+
+
 __all__ = [
     "MIN_SCORE", "PoseFrame", "PosePerson", "PoseRecording", "clean_keypoints", "fill_missing_joints",
     "parse_frame", "parse_person", "read_estimator_output", "read_mediapipe_csv", "read_openpose_folder",
-    "read_pose_json", "read_pose_jsonl",
+    "read_pose_json", "read_pose_jsonl", "recording_to_samples", "recording_tracks", "read_estimator_samples",
+    "is_estimator_json", "sniff_estimator_file", "sniff_estimator_dir",
 ]  # fmt: skip

@@ -33,6 +33,14 @@ common shapes are read:
 Persons are tracked across frames by the nearest centre (mean of confident keypoints) to each
 track's last position; the ``max_bodies`` tracks with the largest total keypoint score are kept,
 an absent body being zeros in that frame.
+
+**Other pose-estimator output** (:mod:`.estimators`: an OpenPose subfolder of ``*_keypoints.json``,
+a MediaPipe ``.csv`` / ``.json``, mmpose ``instance_info`` or rtmlib JSON, ``.jsonl`` frames, JSON
+with track ids or 18 / 25 / 26 / 33 / 133 keypoints) is one sample per row too, labelled or not:
+the label belongs to the file, so its ``max_bodies`` persons with the largest total score are the
+bodies (estimator track ids kept, else the stream's tracker), missing joints filled as absent and
+their share in ``extra["missing_fraction"]``. MediaPipe CSVs are never taken for the label CSV.
+(A single recording given to ``read_any`` is split into one sample per person instead.)
 """
 
 from __future__ import annotations
@@ -237,7 +245,9 @@ def read_coco_json(path: str | os.PathLike, *, max_bodies: int = 2) -> SkeletonS
 def find_label_csv(root: Path) -> Path | None:
     if (root / "labels.csv").is_file():
         return root / "labels.csv"
-    csvs = sorted(root.glob("*.csv"))
+    from .estimators import sniff_estimator_file
+
+    csvs = sorted(p for p in root.glob("*.csv") if not sniff_estimator_file(p))  # not MediaPipe output
     if len(csvs) > 1:
         raise SkeletonFormatError(root, f"several CSV files ({', '.join(p.name for p in csvs)}); name one")
     return csvs[0] if csvs else None
@@ -405,9 +415,15 @@ def read_folder_row(
     """One CSV row -> a sample (array or pose JSON file)."""
     where = f"line {row['_line']}"
     f = _inside(root, row["file"], csv_path, where)
-    if not f.is_file():
+    if not f.is_file() and not (f.is_dir() and _is_estimator_output(f)):
         raise SkeletonFormatError(csv_path, f"file {row['file']!r} not found in {root}", where)
-    if f.suffix.lower() in JSON_SUFFIXES:
+    if _is_estimator_output(f):  # one sample: the file's label, its strongest persons as bodies
+        from .estimators import read_estimator_samples
+
+        s = read_estimator_samples(f, per_person=False, max_bodies=max_bodies)[0]
+        if layout and get_layout(layout).name != s.layout:
+            s = s.replace(data=_convert(s.data, s.layout, layout, f), layout=get_layout(layout).name)
+    elif f.suffix.lower() in JSON_SUFFIXES:
         s = read_coco_json(f, max_bodies=max_bodies)
         if layout and get_layout(layout).name != "coco17":
             s = s.replace(data=_convert(s.data, "coco17", layout, f), layout=get_layout(layout).name)
@@ -416,7 +432,10 @@ def read_folder_row(
         s = SkeletonSample(data=data, layout=lay, source=str(f), extra={"name": f.stem})
     else:
         raise SkeletonFormatError(
-            csv_path, f"unsupported file type {f.suffix!r} (use .npy, .npz or .json)", where
+            csv_path,
+            f"unsupported file type {f.suffix!r} (use .npy, .npz, .json, pose-estimator output: "
+            ".jsonl, a MediaPipe .csv, an OpenPose folder)",
+            where,
         )
     lab = row.get("label", "")
     label = -1
@@ -447,6 +466,16 @@ def read_folder_row(
         setup=_opt_int(row, "setup", csv_path),
         extra=extra,
     )
+
+
+ESTIMATOR_SUFFIXES = (".jsonl", ".ndjson")
+
+
+def _is_estimator_output(f: Path) -> bool:
+    """An OpenPose folder, JSON lines, a MediaPipe CSV or estimator JSON (readers/estimators.py)."""
+    from .estimators import sniff_estimator_dir, sniff_estimator_file
+
+    return sniff_estimator_dir(f) if f.is_dir() else sniff_estimator_file(f)
 
 
 def _inside(root: Path, name: str, csv_path: Path, where: str) -> Path:
@@ -490,9 +519,17 @@ def folder_rows(
         csv_file, root = root, root.parent
     csv_path = Path(csv_file) if csv_file else find_label_csv(root)
     if csv_path is None:
-        files = sorted(p for p in root.iterdir() if p.suffix.lower() in ARRAY_SUFFIXES + JSON_SUFFIXES)
+        files = sorted(
+            p
+            for p in root.iterdir()
+            if p.suffix.lower() in ARRAY_SUFFIXES + JSON_SUFFIXES + ESTIMATOR_SUFFIXES
+            or (p.suffix.lower() == ".csv" or p.is_dir())
+            and _is_estimator_output(p)
+        )
         if not files:
-            raise SkeletonFormatError(root, "no .npy, .npz or .json file and no labels.csv in this folder")
+            raise SkeletonFormatError(
+                root, "no .npy, .npz, .json or pose-estimator file and no labels.csv in this folder"
+            )
         rows = [{"file": p.name, "label": "", "_line": "0"} for p in files]
         return root, None, rows, list(classes or [])
     rows = read_label_csv(csv_path)
