@@ -360,6 +360,10 @@ class CachedSkeletonDataset(BaseSkeletonDataset):
         return new
 
 
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 def _load_index(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise FileNotFoundError(f"cache folder not found: {path}")
@@ -375,14 +379,30 @@ def _load_index(path: Path) -> dict[str, Any]:
         raise SkeletonFormatError(info_p, f"corrupt cache: info.json is {why}") from None
     if not isinstance(info, dict) or info.get("format") != CACHE_FORMAT:
         raise SkeletonFormatError(info_p, f"not a llmskel cache: 'format' is not {CACHE_FORMAT!r}")
-    if int(info.get("version", 0)) > CACHE_VERSION:
+    version = info.get("version", 0)
+    if not _is_int(version):
+        raise SkeletonFormatError(info_p, f"corrupt cache: 'version' is {version!r}, not an integer")
+    if version > CACHE_VERSION:
         raise SkeletonFormatError(
             info_p, f"cache version {info.get('version')} is newer than this llmskel reads ({CACHE_VERSION})"
         )
     for key in ("layout", "classes", "num_bodies", "channels", "count", "total_frames"):
         if key not in info:
             raise SkeletonFormatError(info_p, f"corrupt cache: info.json has no {key!r}")
-    get_layout(info["layout"])
+    for key, low in (("num_bodies", 1), ("channels", 1), ("count", 0), ("total_frames", 0)):
+        if not _is_int(info[key]) or info[key] < low:
+            raise SkeletonFormatError(
+                info_p, f"corrupt cache: {key!r} is {info[key]!r}, expected an integer >= {low}"
+            )
+    classes = info["classes"]
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        raise SkeletonFormatError(info_p, "corrupt cache: 'classes' is not a list of class names")
+    if not isinstance(info["layout"], str):
+        raise SkeletonFormatError(info_p, f"corrupt cache: 'layout' is {info['layout']!r}, not a layout name")
+    try:
+        get_layout(info["layout"])
+    except KeyError as e:
+        raise SkeletonFormatError(info_p, f"corrupt cache: {e.args[0] if e.args else e}") from None
     idx_p = path / INDEX_FILE
     if not idx_p.is_file():
         raise SkeletonFormatError(idx_p, "corrupt cache: samples.jsonl is missing")
@@ -393,11 +413,25 @@ def _load_index(path: Path) -> dict[str, Any]:
                 continue
             try:
                 m = json.loads(line)
-                int(m["offset"]), int(m["length"]), int(m["label"])
+                fields = m["offset"], m["length"], m["label"]
             except (ValueError, KeyError, TypeError, RecursionError) as e:
                 raise SkeletonFormatError(
                     idx_p, f"corrupt cache index entry ({type(e).__name__}: {e})", where=f"line {ln}"
                 ) from None
+            if not all(_is_int(v) for v in fields) or fields[0] < 0 or fields[1] < 1 or fields[2] < -1:
+                raise SkeletonFormatError(
+                    idx_p,
+                    "corrupt cache index entry: offset, length and label must be integers "
+                    f"(offset >= 0, length >= 1, label >= -1), got {list(fields)}",
+                    where=f"line {ln}",
+                )
+            if fields[0] + fields[1] > info["total_frames"]:
+                raise SkeletonFormatError(
+                    idx_p,
+                    f"corrupt cache: sample rows {fields[0]}..{fields[0] + fields[1]} are outside arrays.npy "
+                    f"({info['total_frames']} frames)",
+                    where=f"line {ln}",
+                )
             metas.append(m)
     if len(metas) != int(info["count"]):
         raise SkeletonFormatError(

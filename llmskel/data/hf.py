@@ -98,11 +98,23 @@ def export_hf(
 
     datasets = require("datasets", "Hugging Face datasets")
 
+    from ..errors import ConfigError
+
     out = Path(out_dir)
+    for p in (out, out / DATA_DIR, *out.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise ConfigError(f"export folder {out}: {p} is a file; name a new or existing folder")
+            break
+    if len(dataset) == 0:
+        raise ConfigError(f"export to {out}: the dataset has no samples")
     splits = dict(splits) if splits else {"train": range(len(dataset))}
-    for name in splits:
-        if not name.replace("_", "").isalnum():
-            raise ValueError(f"split names must be letters, digits and '_', got {name!r}")
+    for name, idx in splits.items():
+        if not isinstance(name, str) or not name.replace("_", "").isalnum():
+            raise ConfigError(f"split names must be letters, digits and '_', got {name!r}")
+        bad = [i for i in idx if not 0 <= int(i) < len(dataset)]
+        if bad:
+            raise ConfigError(f"split {name!r}: sample indices {bad[:5]} are outside 0..{len(dataset) - 1}")
     lay = get_layout(dataset.layout)
     first = dataset.get(0)
     channels = int(first.data.shape[-1])

@@ -274,7 +274,8 @@ def select_checkpoint(
                               f"{Path(run_dir) / 'checkpoints'}: " + "; ".join(problems))  # fmt: skip
     ckpt = Path(str(resume))
     if not ckpt.is_dir():
-        raise CheckpointError(f"--resume: checkpoint folder {ckpt} does not exist")
+        what = "is a file, not a checkpoint folder" if ckpt.exists() else "does not exist"
+        raise CheckpointError(f"--resume: checkpoint folder {ckpt} {what}")
     try:
         return ckpt, verify_checkpoint(ckpt, expected)
     except CheckpointError as e:
@@ -438,7 +439,11 @@ class RunLock:
         return started is not None and _proc_start(pid) not in (None, started)
 
     def acquire(self) -> RunLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise CheckpointError(f"run folder {self.path.parent} (or a folder above it) is a file; "
+                                  "pass another --output-dir") from None  # fmt: skip
         me = {"pid": os.getpid(), "host": socket.gethostname(), "proc_start": _proc_start(os.getpid()),
               "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}  # fmt: skip
         for _ in range(3):

@@ -193,6 +193,7 @@ def ensemble_scores(files: list[str], weights: list[float] | None, softmax: bool
             s, y, idx, classes = z["scores"], z["labels"], z["indices"], list(z["classes"])
         except (OSError, KeyError, ValueError, IndexError, TypeError) as e:  # (a .npy is an array)
             raise CheckpointError(f"{f}: not a score file written by llmskel ({e})") from None
+        _check_score_arrays(f, s, y, idx, classes)
         order = np.argsort(idx)  # align by dataset index
         s, y, idx = s[order], y[order], idx[order]
         if ref_labels is None:
@@ -207,6 +208,36 @@ def ensemble_scores(files: list[str], weights: list[float] | None, softmax: bool
         fused = w * s if fused is None else fused + w * s
     return {"streams": per, "top1": topk_accuracy(fused, ref_labels, 1), "top5": topk_accuracy(fused, ref_labels, 5),
             "num_samples": int(len(ref_labels))}  # fmt: skip
+
+
+def _check_score_arrays(f: str, s: Any, y: Any, idx: Any, classes: list) -> None:
+    """A score file's arrays agree with each other: (N, C) finite scores with C the class count, N
+    integer labels in range and N distinct integer sample indices; anything else is named."""
+    import numpy as np
+
+    from ..errors import CheckpointError
+
+    def bad(problem: str) -> CheckpointError:
+        return CheckpointError(f"{f}: {problem}; not a usable score file")
+
+    if s.ndim != 2 or not np.issubdtype(s.dtype, np.number):
+        raise bad(f"'scores' has shape {s.shape} ({s.dtype}), expected numbers of shape (samples, classes)")
+    n, c = s.shape
+    if n == 0:
+        raise bad("'scores' holds no samples")
+    if c != len(classes):
+        raise bad(f"'scores' has {c} columns but the file names {len(classes)} classes")
+    for name, a in (("labels", y), ("indices", idx)):
+        if a.shape != (n,) or not np.issubdtype(a.dtype, np.integer):
+            raise bad(
+                f"'{name}' has shape {a.shape} ({a.dtype}), expected {n} integers (one per row of 'scores')"
+            )
+    if not np.isfinite(s).all():
+        raise bad(f"'scores' holds {int((~np.isfinite(s)).sum())} NaN or infinite values")
+    if y.min() < 0 or y.max() >= c:
+        raise bad(f"'labels' range {int(y.min())}..{int(y.max())} is outside the {c} classes")
+    if len(np.unique(idx)) != n:
+        raise bad(f"'indices' repeats samples ({n - len(np.unique(idx))} duplicates)")
 
 
 def cmd_ensemble(args: argparse.Namespace) -> int:

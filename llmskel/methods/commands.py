@@ -72,6 +72,13 @@ def cmd_zeroshot(args: argparse.Namespace) -> int:
     from ..hub import SkeletonModel
 
     labels = _labels_arg(args.labels)
+    if len(labels) < 2:
+        from .zero_shot_text import LabelError
+
+        raise LabelError(
+            f"--labels: one label ({labels[0]!r}) ranks first with score 1.0 whatever the input; "
+            "give two labels or more"
+        )
     model = SkeletonModel.from_pretrained(args.model)
     samples, names = _read_inputs(args.inputs)
     t0 = time.perf_counter()
@@ -89,8 +96,8 @@ def cmd_fewshot(args: argparse.Namespace) -> int:
     from ..hub import SkeletonModel
     from .few_shot import FewShotClassifier, load_support
 
+    support, support_labels = load_support(args.support)  # before the model: a bad set fails fast
     model = SkeletonModel.from_pretrained(args.model)
-    support, support_labels = load_support(args.support)
     clf = FewShotClassifier(model, support, support_labels, text_fusion=args.text_fusion,
                             finetune_steps=args.finetune_steps)  # fmt: skip
     samples, names = _read_inputs(args.query)

@@ -164,7 +164,11 @@ class FewShotClassifier:
 # ------------------------------------------------------------------------------ support sets
 def load_support(path: str | Path, layout: str | None = None) -> tuple[list[Any], list[str]]:
     """Samples and labels of a support set: a folder with one subfolder per class (any input format
-    inside), or a CSV file with ``path,label`` columns (paths relative to the CSV)."""
+    inside), or a CSV file with ``path,label`` columns (paths relative to the CSV, inside its folder).
+
+    Hidden entries (``.DS_Store``, ``.ipynb_checkpoints``) are skipped. A set needs two classes or
+    more; blank labels, labels with control characters, labels that differ only in case or spacing
+    and a file listed twice are errors (:class:`SupportError`)."""
     from ..data.io import read_any
 
     p = Path(path).expanduser()
@@ -173,33 +177,84 @@ def load_support(path: str | Path, layout: str | None = None) -> tuple[list[Any]
     samples: list[Any] = []
     labels: list[str] = []
     if p.is_dir():
-        subdirs = sorted(d for d in p.iterdir() if d.is_dir())
+        subdirs = sorted(d for d in p.iterdir() if d.is_dir() and not d.name.startswith("."))
         if not subdirs:
             raise SupportError(f"{p}: a support folder needs one subfolder per class (named by the class)")
         for d in subdirs:
-            got = [s for f in sorted(d.iterdir()) if f.is_file() for s in read_any(f, layout)]
+            _check_support_label(d.name, str(d))
+            files = sorted(f for f in d.iterdir() if f.is_file() and not f.name.startswith("."))
+            got = [s for f in files for s in read_any(f, layout)]
             if not got:
                 raise SupportError(f"{d}: support class {d.name!r} has no examples")
             samples += got
             labels += [d.name] * len(got)
+        _check_support_classes(labels, str(p))
         return samples, labels
-    with p.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
+    if p.suffix.lower() != ".csv":
+        raise SupportError(
+            f"{p}: a support set is a folder (one subfolder per class) or a path,label .csv file"
+        )
+    try:
+        with p.open(newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise SupportError(f"{p}: not a readable UTF-8 CSV file ({e})") from None
     if not rows or [c.strip().lower() for c in rows[0][:2]] != ["path", "label"]:
         raise SupportError(f"{p} (line 1): a support CSV needs a header 'path,label'")
+    root = p.parent.resolve()
+    first_line: dict[Path, int] = {}
     for line, row in enumerate(rows[1:], start=2):
         if not row or not any(c.strip() for c in row):
             continue
         if len(row) < 2 or not row[0].strip() or not row[1].strip():
             raise SupportError(f"{p} (line {line}): needs a path and a label, got {row}")
-        file = Path(row[0].strip())
-        file = file if file.is_absolute() else p.parent / file
+        label = row[1].strip()
+        _check_support_label(label, f"{p} (line {line})")
+        name = row[0].strip()
+        file = p.parent / name
+        try:
+            real = file.resolve()
+        except (OSError, RuntimeError) as e:  # a symlink loop
+            raise SupportError(f"{p} (line {line}): file {name!r} cannot be resolved ({e})") from None
+        if Path(name).is_absolute() or not real.is_relative_to(root):
+            raise SupportError(
+                f"{p} (line {line}): file {name!r} is outside the CSV's folder {p.parent} "
+                "(an absolute path, '..' or a symlink); refused"
+            )
+        if real in first_line:
+            raise SupportError(
+                f"{p} (line {line}): file {name!r} is listed twice (first at line {first_line[real]})"
+            )
+        first_line[real] = line
         got = read_any(file, layout)
         samples += got
-        labels += [row[1].strip()] * len(got)
+        labels += [label] * len(got)
     if not samples:
         raise SupportError(f"{p}: the support CSV lists no examples")
+    _check_support_classes(labels, str(p))
     return samples, labels
+
+
+def _check_support_label(label: str, where: str) -> None:
+    if not label.strip():
+        raise SupportError(f"{where}: the class name {label!r} is blank")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in label):
+        raise SupportError(f"{where}: the class name {label!r} holds a control character (a newline or tab)")
+
+
+def _check_support_classes(labels: Sequence[str], where: str) -> None:
+    """Two classes or more, none differing from another only in case or spacing."""
+    seen: dict[str, str] = {}
+    for label in dict.fromkeys(labels):
+        key = " ".join(label.lower().split())
+        if key in seen:
+            raise SupportError(f"{where}: classes {seen[key]!r} and {label!r} differ only in case or spacing")
+        seen[key] = label
+    if len(seen) < 2:
+        raise SupportError(
+            f"{where}: the support set has {len(seen)} class ({', '.join(map(repr, seen.values()))}); "
+            "few-shot classification needs two classes or more"
+        )
 
 
 # ------------------------------------------------------------------------------ evaluation

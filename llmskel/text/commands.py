@@ -43,11 +43,30 @@ def class_list(spec: str) -> list[str]:
     return names[: entry[2]] if len(entry) > 2 else names
 
 
+def _check_file_arg(flag: str, path: str) -> None:
+    """A file to write: not an existing folder, and no file where one of its folders should be."""
+    from pathlib import Path
+
+    from ..errors import ConfigError
+
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{flag} {p} is a folder; name a file (for example {p / 'descriptions.json'})")
+    for parent in p.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"{flag} {p}: {parent} is a file, not a folder")
+            break
+
+
 def cmd_describe(args: argparse.Namespace) -> int:
     from ..cli import emit
     from .describe import Describer
 
     labels = class_list(args.labels)
+    _check_file_arg("--out", args.out)  # before the model loads and generates, not after
+    if args.cache and not args.no_cache:
+        _check_file_arg("--cache", args.cache)
     cache: Any = False if args.no_cache else (args.cache or True)
     describer = Describer(
         args.llm, gguf_file=args.gguf_file, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,

@@ -308,7 +308,7 @@ def _read_lines(path: str | os.PathLike | Traversable) -> list[tuple[int, str]]:
     try:
         raw = Path(path).read_bytes() if not isinstance(path, Traversable) else path.read_bytes()
     except FileNotFoundError:
-        raise FileNotFoundError(f"description file {path} does not exist") from None
+        raise FileNotFoundError(f"{path} does not exist") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -344,14 +344,21 @@ def read_json(path: str | os.PathLike | Traversable, classes: Sequence[str] | No
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise DescriptionError(path_s, f"not valid JSON: {e.msg}", e.lineno) from None
+    except RecursionError:
+        raise DescriptionError(path_s, "JSON nested too deeply") from None
     if not isinstance(data, dict) or not isinstance(data.get("classes"), dict):
         raise DescriptionError(
             path_s, "expected an object with 'header' and 'classes' (llmskel description format)"
         )
     header = data.get("header") or {}
+    if not isinstance(header, dict):
+        raise DescriptionError(path_s, f"'header' must be an object, got {type(header).__name__}")
     if header.get("format", FORMAT_NAME) != FORMAT_NAME:
         raise DescriptionError(path_s, f"header.format is {header.get('format')!r}, expected {FORMAT_NAME!r}")
-    if int(header.get("format_version", FORMAT_VERSION)) > FORMAT_VERSION:
+    version = header.get("format_version", FORMAT_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise DescriptionError(path_s, f"header.format_version must be an integer, got {version!r}")
+    if version > FORMAT_VERSION:
         raise DescriptionError(path_s, f"format_version {header['format_version']} is newer than this llmskel reads "
                                        f"({FORMAT_VERSION}); upgrade llmskel")  # fmt: skip
     b = _Builder(path_s, classes)
@@ -388,7 +395,7 @@ def _read_text(path: str | os.PathLike | Traversable) -> str:
     try:
         raw = path.read_bytes() if isinstance(path, Traversable) else Path(path).read_bytes()
     except FileNotFoundError:
-        raise FileNotFoundError(f"description file {path} does not exist") from None
+        raise FileNotFoundError(f"{path} does not exist") from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -596,7 +603,12 @@ def read_label_file(path: str | os.PathLike) -> list[str]:
     """Class names: one per line (a text file) or a JSON list; duplicates are an error."""
     p = Path(path)
     if p.suffix.lower() == ".json":
-        data = json.loads(_read_text(p))
+        try:
+            data = json.loads(_read_text(p))
+        except json.JSONDecodeError as e:
+            raise DescriptionError(p, f"not valid JSON: {e.msg}", e.lineno) from None
+        except RecursionError:
+            raise DescriptionError(p, "JSON nested too deeply") from None
         if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
             raise DescriptionError(p, "a JSON label file must be a list of strings")
         items = [(i + 1, x) for i, x in enumerate(data)]
