@@ -118,6 +118,38 @@ def test_cached_label_scores_equal_a_full_forward_pass(root, score):
     assert float(m(x, y)) == pytest.approx(nll, abs=1e-4)
 
 
+@torch.no_grad()
+def per_label_logprob(m: SkeletonLlm, x: torch.Tensor, i: int, label: str) -> float:
+    """One label scored alone, as before the answer tree: prompt, then that label's answer tokens."""
+    ids, n = m._answers([label])
+    codes = m.code_indices(x[i : i + 1])
+    ans = ids[0, : int(n[0])]
+    seq = torch.cat([m._embed(m.prefix_ids)[None], m._sentence_embeds(codes), m._embed(ans)[None]], dim=1)
+    logits = m.lm(inputs_embeds=seq).logits[0, -len(ans) - 1 : -1, : m.output_vocab]
+    return float(torch.log_softmax(logits.float(), -1).gather(1, ans[:, None]).sum())
+
+
+@pytest.mark.parametrize("chunk", [512, 7])
+def test_answer_tree_scores_labels_of_different_lengths_like_one_at_a_time(root, chunk):
+    # labels of 1 to 3 words that share first words ("wave ..."), one a prefix of another ("wave" /
+    # "wave right hand"); chunk 7 puts one sample per forward
+    labels = ["wave right hand", "wave left hand", "wave", "clap", "jump", "right hand", "kick"]
+    m = make(root, init=False, score_chunk=chunk).eval()
+    ids, lengths = m._answers(labels)
+    assert len(set(lengths.tolist())) == 3
+    trie = m._trie(labels)
+    # "wave" is one node for three labels: fewer positions than one row per label
+    assert trie.num_nodes < int((lengths - 1).sum())
+    x = inputs(4)
+    scores = m.label_scores(x, labels)
+    assert scores.shape == (4, len(labels))
+    for i in range(4):
+        for k, label in enumerate(labels):
+            assert float(scores[i, k]) == pytest.approx(per_label_logprob(m, x, i, label), abs=1e-5)
+    # the default label set goes through the same tree, cached
+    torch.testing.assert_close(m.label_scores(x), m.label_scores(x, CLASSES), rtol=0, atol=0)
+
+
 def test_constrained_inference_returns_labels_and_open_mode_text(root):
     m = make(root, init=False)
     samples = [generate_sample("clap"), generate_sample("jump").data]  # a sample and a bare array

@@ -11,7 +11,8 @@ The mode of "LLMs are Good Action Recognizers" (Qu et al., CVPR 2024), written f
 4. inference is constrained to a label set: each label's answer log-likelihood given the prompt,
    **summed** over its tokens including EOS (the probability of exactly that answer, which is what
    training maximises; EOS makes "sit" and "sit down" distinct answers), softmax over labels. The
-   prompt is run once and its KV cache reused for every label. ``llm.score: mean`` length-normalises
+   prompt is run once per sample and its KV cache reused; the labels' answer tokens form a prefix tree
+   scored for all labels in one batched forward (:meth:`SkeletonLlm.label_scores`). ``llm.score: mean`` length-normalises
    instead, which can help for label sets of very different lengths that the model never saw. An
    open mode generates free text (greedy) for actions outside the label set.
 
@@ -42,6 +43,7 @@ import dataclasses
 import json
 import logging
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +60,7 @@ from ..errors import CheckpointError, ConfigError
 from ..models.vq_tokenizer import SkeletonVQTokenizer
 from .base import Method, register_method
 from .llm_prompt import (
+    AnswerTrie,
     PromptParts,
     answer_ids,
     base_fingerprint,
@@ -99,7 +102,9 @@ class LlmConfig:
     score: Literal["sum", "mean"] = "sum"  # label log-likelihood summed over its tokens, or their mean
     max_new_tokens: int = 16  # open mode
     code_lr_scale: float = 1.0  # learning-rate multiplier of the code embeddings / projection
-    score_chunk: int = 64  # (sample, label) rows scored at once (memory of the copied KV cache)
+    # answer-tree positions (samples x tree nodes) scored in one forward: bounds the memory of the
+    # logits (positions x vocabulary x 4 bytes); a sample is never split
+    score_chunk: int = 512
     token_init_noise: float = 0.5  # tokens mode: new rows = mean + noise * std of the embeddings
 
     def validate(self) -> None:
@@ -172,7 +177,13 @@ class SkeletonLlm(nn.Module):
             lora = LoraConfig(r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=lc.target_modules,
                               init_lora_weights=lc.init_weights, task_type="CAUSAL_LM")  # fmt: skip
             try:
-                lm = get_peft_model(lm, lora)
+                with warnings.catch_warnings():
+                    # peft 0.21 reads the deprecated `is_gradient_checkpointing` property of transformers 5,
+                    # which warns on every load; the cause is in peft, so only that message is silenced here
+                    warnings.filterwarnings(
+                        "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
+                    )
+                    lm = get_peft_model(lm, lora)
             except ValueError as e:  # target modules that the model does not have
                 linear = sorted(
                     {n.rsplit(".", 1)[-1] for n, mod in lm.named_modules() if isinstance(mod, nn.Linear)}
@@ -227,6 +238,7 @@ class SkeletonLlm(nn.Module):
     def set_classes(self, classes: Sequence[str]) -> None:
         """The label set that training and :meth:`label_scores` use by default."""
         self._classes = [str(c) for c in classes]
+        self._class_trie: AnswerTrie | None = None
         ids, lengths = self._answers(self._classes)
         self.register_buffer("answer_ids", ids.to(self.prefix_ids.device), persistent=False)
         self.register_buffer("answer_len", lengths.to(self.prefix_ids.device), persistent=False)
@@ -261,7 +273,7 @@ class SkeletonLlm(nn.Module):
         if self.prefix_ids.numel() == 0:
             return None
         out = self.lm(inputs_embeds=self._embed(self.prefix_ids)[None], use_cache=True, logits_to_keep=1)
-        cache = out.past_key_values
+        cache = out.cache
         cache.batch_repeat_interleave(n)
         return cache
 
@@ -281,9 +293,7 @@ class SkeletonLlm(nn.Module):
         ans = self.answer_ids[labels, :A]  # (N, A)
         cache = self._prefix_cache(n)
         rest = torch.cat([self._sentence_embeds(codes), self._embed(ans)], dim=1)
-        out = self.lm(
-            inputs_embeds=rest, past_key_values=cache, use_cache=cache is not None, logits_to_keep=A + 1
-        )
+        out = self.lm(inputs_embeds=rest, cache=cache, use_cache=cache is not None, logits_to_keep=A + 1)
         # (N, A, V): the last prompt token predicts the first answer token
         logits = out.logits[:, :-1, : self.output_vocab].float()
         target = ans.masked_fill(torch.arange(A, device=ans.device)[None] >= lengths[:, None], -100)
@@ -292,41 +302,70 @@ class SkeletonLlm(nn.Module):
     @torch.no_grad()
     def label_scores(self, x: torch.Tensor, labels: Sequence[str] | None = None) -> torch.Tensor:
         """(N, K) answer log-likelihoods of the labels (default: the model's classes); see the module
-        docstring for the choice of summing. The prompt's KV cache is computed once and reused."""
+        docstring for the choice of summing.
+
+        Three forwards for the whole label set: the shared prompt prefix once (its KV cache expanded
+        over the samples), each sample's sentence and prompt suffix, then every label continuation of
+        every sample in one batched forward. The labels' answer tokens are merged into a prefix tree
+        (labels that begin alike, "pick up with one hand" / "pick up with two hands", share nodes),
+        which is packed into one row per sample: each node sits at its depth's position and attends to
+        the prompt and to its own ancestors only (a 4D attention mask), so it computes exactly what it
+        would in its own label's sequence, with no padding and no repeated positions."""
+        trie = self._trie(labels)
+        device = self.prefix_ids.device
+        codes = self.code_indices(x)
+        n, T = codes.shape[0], trie.num_nodes
+        scores = torch.empty(n, trie.num_labels, device=device)
+        prefix = self._prefix_layers()
+        # samples per forward: bounds the (samples x tree nodes x vocabulary) logits
+        step = max(1, self.cfg.score_chunk // max(T, 1))
+        for s in range(0, n, step):
+            g = min(step, n - s)
+            out = self.lm(inputs_embeds=self._sentence_embeds(codes[s : s + g]), cache=self._expand(prefix, g),
+                          use_cache=True, logits_to_keep=1)  # fmt: skip
+            first = torch.log_softmax(out.logits[:, -1, : self.output_vocab].float(), dim=-1)  # (g, V)
+            lp = first[:, None]  # (g, 1 + T, V): position 0 is the prompt's last token
+            if T:
+                past = out.cache.get_seq_length()
+                mask = trie.mask(past, self._mask_dtype(), device)
+                more = self.lm(input_ids=trie.tokens.to(device).expand(g, -1), attention_mask=mask.expand(g, 1, -1, -1),
+                               position_ids=(past + trie.depth.to(device)).expand(g, -1), cache=out.cache,
+                               use_cache=True).logits  # fmt: skip
+                lp = torch.cat([lp, torch.log_softmax(more[..., : self.output_vocab].float(), dim=-1)], dim=1)
+            pos, tok, valid = (t.to(device) for t in (trie.pos, trie.tok, trie.valid))  # (K, A) each
+            per_token = lp[:, pos, tok] * valid  # (g, K, A)
+            s_ = per_token.sum(-1)
+            if self.cfg.score == "mean":
+                s_ = s_ / valid.sum(-1)
+            scores[s : s + g] = s_
+        return scores
+
+    def _trie(self, labels: Sequence[str] | None) -> AnswerTrie:
+        if labels is None:
+            if self._class_trie is None:
+                self._class_trie = AnswerTrie(self.answer_ids.tolist(), self.answer_len.tolist())
+            return self._class_trie
+        ids, lengths = self._answers(labels)
+        return AnswerTrie(ids.tolist(), lengths.tolist())
+
+    def _mask_dtype(self) -> torch.dtype:
+        return self.lm.get_input_embeddings().weight.dtype
+
+    def _prefix_layers(self) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+        """Per-layer (key, value) of the shared prompt prefix, one row (None when there is none)."""
+        if self.prefix_ids.numel() == 0:
+            return None
+        out = self.lm(inputs_embeds=self._embed(self.prefix_ids)[None], use_cache=True, logits_to_keep=1)
+        return [(k, v) for k, v, *_ in out.cache]
+
+    def _expand(self, layers, n: int):
+        """A fresh cache holding the prefix for ``n`` rows (expanded views: updates concatenate)."""
         from transformers import DynamicCache
 
-        if labels is None:
-            answers, lengths = self.answer_ids, self.answer_len
-        else:
-            answers, lengths = (t.to(self.prefix_ids.device) for t in self._answers(labels))
-        codes = self.code_indices(x)
-        n, (K, A) = codes.shape[0], answers.shape
-        cache = self._prefix_cache(n)
-        out = self.lm(inputs_embeds=self._sentence_embeds(codes), past_key_values=cache, use_cache=True,
-                      logits_to_keep=1)  # fmt: skip
-        cache = out.past_key_values
-        first = torch.log_softmax(out.logits[:, -1, : self.output_vocab].float(), dim=-1)  # (N, V)
-        layers = [(k, v) for k, v, *_ in cache]
-        scores = torch.empty(n, K, device=codes.device)
-        steps = torch.arange(A, device=codes.device)
-        for start in range(0, n * K, self.cfg.score_chunk):
-            rows = torch.arange(start, min(n * K, start + self.cfg.score_chunk), device=codes.device)
-            si, li = rows // K, rows % K
-            tok = answers[li]  # (R, A)
-            lp = first[si].gather(1, tok[:, :1])  # (R, 1)
-            if A > 1:
-                sub = DynamicCache(
-                    ddp_cache_data=[(k[si], v[si]) for k, v in layers], config=self._lm_config()
-                )
-                more = self.lm(input_ids=tok[:, :-1], past_key_values=sub, use_cache=True).logits
-                more = more[..., : self.output_vocab].float()
-                lp = torch.cat([lp, torch.log_softmax(more, -1).gather(2, tok[:, 1:, None])[..., 0]], dim=1)
-            mask = steps[None] < lengths[li, None]
-            s = (lp * mask).sum(1)
-            if self.cfg.score == "mean":
-                s = s / lengths[li]
-            scores[si, li] = s
-        return scores
+        if layers is None:
+            return None
+        data = [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in layers]
+        return DynamicCache(ddp_cache_data=data, config=self._lm_config())
 
     def _lm_config(self):
         return self.lm.config
