@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -431,9 +433,16 @@ def test_recognize_command(root, tmp_path, capsys):
     from llmskel.cli import main
 
     folder = make(root, init=False).save_pretrained(tmp_path / "rec")
-    rc = main(["recognize", "--model", str(folder), "synthetic:clap", "synthetic:jump", "--labels", "clap; jump; kick",
-               "--top-k", "2", "--json"])  # fmt: skip
-    out = capsys.readouterr().out
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rc = main(["recognize", "--model", str(folder), "synthetic:clap", "synthetic:jump", "--labels",
+                   "clap; jump; kick", "--top-k", "2", "--json", "--timing"])  # fmt: skip
+    # no FutureWarning from transformers / peft on every call (deprecated past_key_values and the like)
+    assert not [w for w in caught if issubclass(w.category, FutureWarning)], [str(w.message) for w in caught]
+    out, err = capsys.readouterr()
+    assert re.search(
+        r"recognize timing: load [\d.]+ s, read [\d.]+ s, tokenize [\d.]+ s, score [\d.]+ s", err
+    ), err
     assert rc == 0 and len(out.strip().splitlines()) == 1
     res = json.loads(out)
     assert res["labels"] == ["clap", "jump", "kick"] and len(res["results"]) == 2
