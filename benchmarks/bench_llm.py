@@ -74,17 +74,28 @@ def _timed(fn) -> float:
     return time.perf_counter() - t0
 
 
+def _timed2(fn) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process: all its threads) of one call."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - w0, time.process_time() - c0
+
+
 def compare_scoring(model, x: torch.Tensor, labels, repeats: int) -> dict[str, float]:
-    """Old and new scoring of ``x`` against ``labels`` alternated ``repeats`` times (after a warm-up)."""
+    """Old and new scoring of ``x`` against ``labels`` alternated ``repeats`` times (after a warm-up):
+    medians and minima of the wall time, medians of the process CPU time."""
     old = old_label_scores(model, x, labels)
     new = model.label_scores(x, labels)
-    diff = float((old - new).abs().max())
-    t_old, t_new = [], []
+    r: dict[str, float] = {"max_abs_diff": float((old - new).abs().max())}
+    t: dict[str, list[tuple[float, float]]] = {"old": [], "new": []}
     for _ in range(repeats):
-        t_old.append(_timed(lambda: old_label_scores(model, x, labels)))
-        t_new.append(_timed(lambda: model.label_scores(x, labels)))
-    return {"old_med": statistics.median(t_old), "old_min": min(t_old), "new_med": statistics.median(t_new),
-            "new_min": min(t_new), "max_abs_diff": diff}  # fmt: skip
+        t["old"].append(_timed2(lambda: old_label_scores(model, x, labels)))
+        t["new"].append(_timed2(lambda: model.label_scores(x, labels)))
+    for k, v in t.items():
+        r[f"{k}_med"] = statistics.median(w for w, _ in v)
+        r[f"{k}_min"] = min(w for w, _ in v)
+        r[f"{k}_cpu"] = statistics.median(c for _, c in v)
+    return r
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,14 +163,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench_llm_score: base={name} labels={len(UCLA)} batch={args.score_batch} repeats={args.compare_scoring} "
               f"old_samples_s={args.score_batch / r['old_med']:.2f} new_samples_s={args.score_batch / r['new_med']:.2f} "
               f"(best: old {args.score_batch / r['old_min']:.2f}, new {args.score_batch / r['new_min']:.2f}) "
-              f"speedup={r['old_med'] / r['new_med']:.2f} max_abs_diff={r['max_abs_diff']:.2e} "
-              f"tree_nodes={model._trie(None).num_nodes} threads={torch.get_num_threads()}")  # fmt: skip
+              f"speedup={r['old_med'] / r['new_med']:.2f} cpu_s_per_call=old {r['old_cpu']:.2f}, new {r['new_cpu']:.2f} "
+              f"max_abs_diff={r['max_abs_diff']:.2e} tree_nodes={model._trie(None).num_nodes} "
+              f"threads={torch.get_num_threads()}")  # fmt: skip
         labels = NTU120_CLASSES[:100]
         r = compare_scoring(model, xs[:1], labels, args.compare_scoring)
         print(f"bench_llm_score: base={name} labels={len(labels)} batch=1 repeats={args.compare_scoring} "
               f"old_s={r['old_med']:.3f} new_s={r['new_med']:.3f} (best: old {r['old_min']:.3f}, new {r['new_min']:.3f}) "
-              f"speedup={r['old_med'] / r['new_med']:.2f} max_abs_diff={r['max_abs_diff']:.2e} "
-              f"tree_nodes={model._trie(labels).num_nodes} threads={torch.get_num_threads()}")  # fmt: skip
+              f"speedup={r['old_med'] / r['new_med']:.2f} cpu_s_per_call=old {r['old_cpu']:.2f}, new {r['new_cpu']:.2f} "
+              f"max_abs_diff={r['max_abs_diff']:.2e} tree_nodes={model._trie(labels).num_nodes} "
+              f"threads={torch.get_num_threads()}")  # fmt: skip
     if args.no_train:
         return 0
     vq_s = _timed(lambda: model.code_indices(x))

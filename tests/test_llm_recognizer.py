@@ -401,11 +401,14 @@ def test_resume_mid_epoch_matches_uninterrupted_run(root, tmp_path):
     assert sum(f.stat().st_size for f in ckpt.iterdir()) < 2_000_000  # no frozen base weights in checkpoints
     resumed = training_function(cfg, resume=True)
     assert resumed["steps"] == full["steps"] == 9
-    a = load_file(str(tmp_path / "full" / "last" / "model.safetensors"))
-    b = load_file(str(tmp_path / "killed" / "last" / "model.safetensors"))
-    assert a.keys() == b.keys() and any("lora_A" in k for k in a)
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
+    for name in ("model.safetensors", "adapter/adapter_model.safetensors"):
+        a = load_file(str(tmp_path / "full" / "last" / name))
+        b = load_file(str(tmp_path / "killed" / "last" / name))
+        assert a.keys() == b.keys() and any(
+            ("lora_A" if "adapter" in name else "code_embedder") in k for k in a
+        )
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
     assert resumed["test_top1"] == pytest.approx(full["test_top1"])
     run = tmp_path / "full"
     assert (run / "scores" / "test_scores.npz").is_file() and (run / "best" / "model.safetensors").is_file()

@@ -317,6 +317,11 @@ class SkeletonLlm(nn.Module):
         the prompt and to its own ancestors only (a 4D attention mask), so it computes exactly what it
         would in its own label's sequence, with no padding and no repeated positions."""
         trie = self._trie(labels)
+        impl = getattr(self._lm_config(), "_attn_implementation", None)
+        if trie.num_nodes and impl not in (None, "eager", "sdpa"):
+            raise ConfigError(f"constrained scoring packs the labels with a custom 4D attention mask, which the "
+                              f"attention implementation {impl!r} of {self.cfg.base_model} does not take: load the "
+                              "base model with attn_implementation='sdpa' or 'eager'")  # fmt: skip
         device = self.prefix_ids.device
         codes = self.code_indices(x)
         n, T = codes.shape[0], trie.num_nodes
