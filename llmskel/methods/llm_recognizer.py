@@ -487,7 +487,7 @@ class SkeletonLlm(nn.Module):
 
         ours = {v.data_ptr(): k for k, v in self.state_dict(keep_vars=True).items() if k.startswith("lm.")}
         out = {}
-        for key, value in get_peft_model_state_dict(self.lm).items():
+        for key, value in get_peft_model_state_dict(self.lm, save_embedding_layers=False).items():
             if value.data_ptr() not in ours:
                 raise CheckpointError(f"PEFT adapter weight {key} has no counterpart in the recognizer")
             out[key] = ours[value.data_ptr()]
@@ -511,6 +511,7 @@ class SkeletonLlm(nn.Module):
         cfg = self.lm.peft_config["default"].to_dict()
         cfg["base_model_name_or_path"] = hub_id_of(self.cfg.base_model)
         cfg["revision"] = None
+        cfg["inference_mode"] = True  # as peft writes a saved adapter
         cfg = {k: sorted(v) if isinstance(v, set) else v for k, v in cfg.items()}
         (folder / PEFT_CONFIG).write_text(json.dumps(cfg, indent=2, default=str), encoding="utf-8")
         return keys
