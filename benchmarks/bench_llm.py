@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-        return float(loss)
+        return float(loss.detach())
 
     def sync() -> None:
         if args.device.startswith("cuda"):
