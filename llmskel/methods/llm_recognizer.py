@@ -31,8 +31,13 @@ The prompt's first part (system message and request) is the same for every sampl
 per batch and its KV cache expanded, in training (gradients flow through it) as in scoring.
 
 Saved model folders hold ``config.json`` (settings, classes, prompt, VQ tokenizer config, the base
-model's fingerprint), ``model.safetensors`` (LoRA weights, code embeddings, VQ tokenizer weights: no
-base weights), ``tokenizer/`` and a ``README.md``; a merged export adds ``lm/`` (the merged causal LM).
+model's fingerprint), ``adapter/`` (the LoRA weights as a standard PEFT adapter: ``adapter_config.json``
+naming the base model by Hub id, ``adapter_model.safetensors``; ``PeftModel.from_pretrained(base,
+folder / "adapter")`` reads it), ``model.safetensors`` (what only llmskel needs: the code embeddings and
+the VQ tokenizer weights; no base weights), ``tokenizer/`` and a ``README.md``; a merged export has
+``lm/`` (the merged causal LM) instead of ``adapter/``. Folders from before the adapter sub-folder
+(LoRA weights inside ``model.safetensors``) load as they did.
+
 Accelerate checkpoints hold the same subset (state-dict hooks leave the frozen base out and put it
 back on load), so resuming restores every trained parameter exactly.
 """
