@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import statistics
 import sys
 import time
 
@@ -28,6 +29,73 @@ import torch  # noqa: E402
 
 UCLA = ["pick up with one hand", "pick up with two hands", "drop trash", "walk around", "sit down", "stand up",
         "donning", "doffing", "throw", "carry"]  # fmt: skip
+
+
+@torch.no_grad()
+def old_label_scores(model, x: torch.Tensor, labels=None, chunk: int = 64) -> torch.Tensor:
+    """The constrained scoring of llmskel up to commit ce2c893, kept to measure against: the prompt
+    once, then one right-padded row per (sample, label) pair, each with its own copy of the sample's
+    KV cache, ``chunk`` rows a forward."""
+    from transformers import DynamicCache
+
+    if labels is None:
+        answers, lengths = model.answer_ids, model.answer_len
+    else:
+        answers, lengths = model._answers(labels)
+    codes = model.code_indices(x)
+    n, (K, A) = codes.shape[0], answers.shape
+    cache = model._prefix_cache(n)
+    out = model.lm(inputs_embeds=model._sentence_embeds(codes), cache=cache, use_cache=True, logits_to_keep=1)
+    first = torch.log_softmax(out.logits[:, -1, : model.output_vocab].float(), dim=-1)
+    layers = [(k, v) for k, v, *_ in out.cache]
+    scores = torch.empty(n, K)
+    steps = torch.arange(A)
+    for start in range(0, n * K, chunk):
+        rows = torch.arange(start, min(n * K, start + chunk))
+        si, li = rows // K, rows % K
+        tok = answers[li]
+        lp = first[si].gather(1, tok[:, :1])
+        if A > 1:
+            sub = DynamicCache(ddp_cache_data=[(k[si], v[si]) for k, v in layers], config=model.lm.config)
+            more = model.lm(input_ids=tok[:, :-1], cache=sub, use_cache=True).logits[
+                ..., : model.output_vocab
+            ]
+            lp = torch.cat(
+                [lp, torch.log_softmax(more.float(), -1).gather(2, tok[:, 1:, None])[..., 0]], dim=1
+            )
+        s = (lp * (steps[None] < lengths[li, None])).sum(1)
+        scores[si, li] = s / lengths[li] if model.cfg.score == "mean" else s
+    return scores
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def _timed2(fn) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process: all its threads) of one call."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - w0, time.process_time() - c0
+
+
+def compare_scoring(model, x: torch.Tensor, labels, repeats: int) -> dict[str, float]:
+    """Old and new scoring of ``x`` against ``labels`` alternated ``repeats`` times (after a warm-up):
+    medians and minima of the wall time, medians of the process CPU time."""
+    old = old_label_scores(model, x, labels)
+    new = model.label_scores(x, labels)
+    r: dict[str, float] = {"max_abs_diff": float((old - new).abs().max())}
+    t: dict[str, list[tuple[float, float]]] = {"old": [], "new": []}
+    for _ in range(repeats):
+        t["old"].append(_timed2(lambda: old_label_scores(model, x, labels)))
+        t["new"].append(_timed2(lambda: model.label_scores(x, labels)))
+    for k, v in t.items():
+        r[f"{k}_med"] = statistics.median(w for w, _ in v)
+        r[f"{k}_min"] = min(w for w, _ in v)
+        r[f"{k}_cpu"] = statistics.median(c for _, c in v)
+    return r
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,6 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rank", type=int, default=8)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--compare-scoring", type=int, default=0, metavar="R",
+                   help="old vs new constrained scoring, R alternated repeats (10 and 100 labels)")  # fmt: skip
+    p.add_argument(
+        "--score-batch", type=int, default=16, help="sequences per scoring call in --compare-scoring"
+    )
+    p.add_argument("--no-train", action="store_true", help="skip the training steps")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -73,12 +147,35 @@ def main(argv: list[str] | None = None) -> int:
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-        return float(loss)
+        return float(loss.detach())
 
     def sync() -> None:
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
 
+    name = os.path.basename(args.base.rstrip("/")) or args.base
+    if args.compare_scoring:
+        model.eval()
+        from llmskel.data.readers.ntu import NTU120_CLASSES
+
+        xs = torch.randn(args.score_batch, 3, args.frames, 20, 1, device=args.device)
+        r = compare_scoring(model, xs, None, args.compare_scoring)
+        print(f"bench_llm_score: base={name} labels={len(UCLA)} batch={args.score_batch} repeats={args.compare_scoring} "
+              f"old_samples_s={args.score_batch / r['old_med']:.2f} new_samples_s={args.score_batch / r['new_med']:.2f} "
+              f"(best: old {args.score_batch / r['old_min']:.2f}, new {args.score_batch / r['new_min']:.2f}) "
+              f"speedup={r['old_med'] / r['new_med']:.2f} cpu_s_per_call=old {r['old_cpu']:.2f}, new {r['new_cpu']:.2f} "
+              f"max_abs_diff={r['max_abs_diff']:.2e} tree_nodes={model._trie(None).num_nodes} "
+              f"threads={torch.get_num_threads()}")  # fmt: skip
+        labels = NTU120_CLASSES[:100]
+        r = compare_scoring(model, xs[:1], labels, args.compare_scoring)
+        print(f"bench_llm_score: base={name} labels={len(labels)} batch=1 repeats={args.compare_scoring} "
+              f"old_s={r['old_med']:.3f} new_s={r['new_med']:.3f} (best: old {r['old_min']:.3f}, new {r['new_min']:.3f}) "
+              f"speedup={r['old_med'] / r['new_med']:.2f} cpu_s_per_call=old {r['old_cpu']:.2f}, new {r['new_cpu']:.2f} "
+              f"max_abs_diff={r['max_abs_diff']:.2e} tree_nodes={model._trie(labels).num_nodes} "
+              f"threads={torch.get_num_threads()}")  # fmt: skip
+    if args.no_train:
+        return 0
+    vq_s = _timed(lambda: model.code_indices(x))
     step()  # warm-up
     sync()
     t0 = time.perf_counter()
@@ -97,12 +194,12 @@ def main(argv: list[str] | None = None) -> int:
         peak = torch.cuda.max_memory_allocated() / 2**20
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    name = os.path.basename(args.base.rstrip("/")) or args.base
     print(
         f"bench_llm: base={name} code_input={args.code_input} lora_r={args.rank} targets={args.target_modules} "
         f"batch={args.batch} sentence={vq.sentence_length} prompt={len(model.prompt.prefix_ids)}+"
         f"{len(model.prompt.suffix_ids)} trainable_params={trainable} train_tokens_s={tokens / step_s:.1f} "
-        f"train_step_s={step_s:.3f} score_samples_s={args.batch / score_s:.2f} labels={len(UCLA)} "
+        f"train_step_s={step_s:.3f} train_steps_per_s={1 / step_s:.3f} vq_encode_s={vq_s:.4f} "
+        f"score_samples_s={args.batch / score_s:.2f} labels={len(UCLA)} "
         f"peak_mem_mb={peak:.0f} load_s={load_s:.1f} threads={torch.get_num_threads()} device={args.device}"
     )
     return 0

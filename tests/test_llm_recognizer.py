@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +120,38 @@ def test_cached_label_scores_equal_a_full_forward_pass(root, score):
     assert float(m(x, y)) == pytest.approx(nll, abs=1e-4)
 
 
+@torch.no_grad()
+def per_label_logprob(m: SkeletonLlm, x: torch.Tensor, i: int, label: str) -> float:
+    """One label scored alone, as before the answer tree: prompt, then that label's answer tokens."""
+    ids, n = m._answers([label])
+    codes = m.code_indices(x[i : i + 1])
+    ans = ids[0, : int(n[0])]
+    seq = torch.cat([m._embed(m.prefix_ids)[None], m._sentence_embeds(codes), m._embed(ans)[None]], dim=1)
+    logits = m.lm(inputs_embeds=seq).logits[0, -len(ans) - 1 : -1, : m.output_vocab]
+    return float(torch.log_softmax(logits.float(), -1).gather(1, ans[:, None]).sum())
+
+
+@pytest.mark.parametrize("chunk", [512, 7])
+def test_answer_tree_scores_labels_of_different_lengths_like_one_at_a_time(root, chunk):
+    # labels of 1 to 3 words that share first words ("wave ..."), one a prefix of another ("wave" /
+    # "wave right hand"); chunk 7 puts one sample per forward
+    labels = ["wave right hand", "wave left hand", "wave", "clap", "jump", "right hand", "kick"]
+    m = make(root, init=False, score_chunk=chunk).eval()
+    ids, lengths = m._answers(labels)
+    assert len(set(lengths.tolist())) == 3
+    trie = m._trie(labels)
+    # "wave" is one node for three labels: fewer positions than one row per label
+    assert trie.num_nodes < int((lengths - 1).sum())
+    x = inputs(4)
+    scores = m.label_scores(x, labels)
+    assert scores.shape == (4, len(labels))
+    for i in range(4):
+        for k, label in enumerate(labels):
+            assert float(scores[i, k]) == pytest.approx(per_label_logprob(m, x, i, label), abs=1e-5)
+    # the default label set goes through the same tree, cached
+    torch.testing.assert_close(m.label_scores(x), m.label_scores(x, CLASSES), rtol=0, atol=0)
+
+
 def test_constrained_inference_returns_labels_and_open_mode_text(root):
     m = make(root, init=False)
     samples = [generate_sample("clap"), generate_sample("jump").data]  # a sample and a bare array
@@ -143,19 +177,84 @@ def test_saved_adapter_reloads_to_identical_outputs(root, tmp_path):
         opt.zero_grad()
     m.eval()
     folder = m.save_pretrained(tmp_path / "rec", training={"metrics": {"test_top1": 0.5}})
-    assert {p.name for p in folder.iterdir()} == {
-        "config.json",
-        "model.safetensors",
-        "tokenizer",
-        "README.md",
+    assert {p.name for p in folder.iterdir()} == {"config.json", "model.safetensors", "tokenizer", "README.md",
+                                                  "adapter"}  # fmt: skip
+    assert {p.name for p in (folder / "adapter").iterdir()} == {
+        "adapter_config.json",
+        "adapter_model.safetensors",
     }
     saved = load_file(str(folder / "model.safetensors"))
-    assert not any("base_layer" in k or "embed_tokens" in k for k in saved)
+    assert not any("base_layer" in k or "embed_tokens" in k or "lora_" in k for k in saved)
+    assert saved and all(k.startswith(("code_embedder.", "vq.")) for k in saved)
     back = SkeletonLlm.from_pretrained(folder)
     torch.testing.assert_close(back.label_scores(x), m.label_scores(x), rtol=0, atol=0)
     e = m._embed(torch.arange(12))[None]
     torch.testing.assert_close(back.lm(inputs_embeds=e).logits, m.lm(inputs_embeds=e).logits, rtol=0, atol=0)
     assert back.classes == CLASSES and back.training_record["metrics"]["test_top1"] == 0.5
+
+
+@pytest.mark.parametrize("code_input", ["projection", "tokens"])
+def test_peft_loads_the_adapter_sub_folder_with_the_same_logits(root, tmp_path, code_input):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    m = make(root, code_input=code_input, init=False).eval()  # random B: the adapter changes the outputs
+    folder = m.save_pretrained(tmp_path / "rec")
+    cfg = json.loads((folder / "adapter" / "adapter_config.json").read_text())
+    assert cfg["peft_type"] == "LORA" and cfg["r"] == 4 and cfg["task_type"] == "CAUSAL_LM"
+    # a local base is never written as a path into the shareable folder
+    assert cfg["base_model_name_or_path"] is None and str(root) not in json.dumps(cfg)
+    ours = SkeletonLlm.from_pretrained(folder).eval()
+    base = AutoModelForCausalLM.from_pretrained(root / "lm").eval()
+    plain = base(inputs_embeds=ours._embed(torch.arange(12))[None]).logits
+    peft_lm = PeftModel.from_pretrained(base, folder / "adapter").eval()
+    # the whole prompt with an action sentence, as llmskel feeds it (inputs_embeds from the code embedder)
+    x = inputs(2)
+    seq = torch.cat(
+        [ours._embed(ours.prefix_ids)[None].expand(2, -1, -1), ours._sentence_embeds(ours.code_indices(x))], 1
+    )
+    with torch.no_grad():
+        want = ours.lm(inputs_embeds=seq).logits
+        got = peft_lm(inputs_embeds=seq).logits
+        assert not torch.allclose(
+            plain, peft_lm(inputs_embeds=ours._embed(torch.arange(12))[None]).logits, atol=1e-4
+        )
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+    card = (folder / "README.md").read_text()
+    assert "PeftModel.from_pretrained" in card and "code_embedder" in card
+
+
+def test_adapter_names_the_base_by_hub_id_only():
+    from llmskel.methods.llm_recognizer import hub_id_of
+
+    assert hub_id_of("SmolLM2-135M-Instruct") == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert hub_id_of("HuggingFaceTB/SmolLM2-135M-Instruct") == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert hub_id_of("org/model") == "org/model"
+    for local in ("/abs/path/model", "./model", "~/model", "a/b/c", "x/model.gguf"):
+        assert hub_id_of(local) is None, local
+
+
+def test_folders_without_the_adapter_sub_folder_still_load(root, tmp_path):
+    """Folders written before the PEFT sub-folder (LoRA inside model.safetensors) load as before; a
+    folder whose adapter went missing is a clear error."""
+    from safetensors.torch import save_file
+
+    m = make(root, init=False).eval()
+    folder = m.save_pretrained(tmp_path / "rec")
+    x = inputs(2)
+    want = m.label_scores(x)
+    old = tmp_path / "old"
+    old.mkdir()
+    for name in ("tokenizer", "README.md"):
+        (old / name).symlink_to(folder / name)
+    raw = json.loads((folder / "config.json").read_text())
+    del raw["adapter"]
+    (old / "config.json").write_text(json.dumps(raw))
+    save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(old / "model.safetensors"))
+    torch.testing.assert_close(SkeletonLlm.from_pretrained(old).label_scores(x), want, rtol=0, atol=0)
+    (folder / "adapter" / "adapter_model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match=r"adapter_model.safetensors: weights file is missing"):
+        SkeletonLlm.from_pretrained(folder)
 
 
 @pytest.mark.parametrize("code_input", ["projection", "tokens"])
@@ -302,11 +401,14 @@ def test_resume_mid_epoch_matches_uninterrupted_run(root, tmp_path):
     assert sum(f.stat().st_size for f in ckpt.iterdir()) < 2_000_000  # no frozen base weights in checkpoints
     resumed = training_function(cfg, resume=True)
     assert resumed["steps"] == full["steps"] == 9
-    a = load_file(str(tmp_path / "full" / "last" / "model.safetensors"))
-    b = load_file(str(tmp_path / "killed" / "last" / "model.safetensors"))
-    assert a.keys() == b.keys() and any("lora_A" in k for k in a)
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
+    for name in ("model.safetensors", "adapter/adapter_model.safetensors"):
+        a = load_file(str(tmp_path / "full" / "last" / name))
+        b = load_file(str(tmp_path / "killed" / "last" / name))
+        assert a.keys() == b.keys() and any(
+            ("lora_A" if "adapter" in name else "code_embedder") in k for k in a
+        )
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
     assert resumed["test_top1"] == pytest.approx(full["test_top1"])
     run = tmp_path / "full"
     assert (run / "scores" / "test_scores.npz").is_file() and (run / "best" / "model.safetensors").is_file()
@@ -334,9 +436,16 @@ def test_recognize_command(root, tmp_path, capsys):
     from llmskel.cli import main
 
     folder = make(root, init=False).save_pretrained(tmp_path / "rec")
-    rc = main(["recognize", "--model", str(folder), "synthetic:clap", "synthetic:jump", "--labels", "clap; jump; kick",
-               "--top-k", "2", "--json"])  # fmt: skip
-    out = capsys.readouterr().out
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rc = main(["recognize", "--model", str(folder), "synthetic:clap", "synthetic:jump", "--labels",
+                   "clap; jump; kick", "--top-k", "2", "--json", "--timing"])  # fmt: skip
+    # no FutureWarning from transformers / peft on every call (deprecated past_key_values and the like)
+    assert not [w for w in caught if issubclass(w.category, FutureWarning)], [str(w.message) for w in caught]
+    out, err = capsys.readouterr()
+    assert re.search(
+        r"recognize timing: load [\d.]+ s, read [\d.]+ s, tokenize [\d.]+ s, score [\d.]+ s", err
+    ), err
     assert rc == 0 and len(out.strip().splitlines()) == 1
     res = json.loads(out)
     assert res["labels"] == ["clap", "jump", "kick"] and len(res["results"]) == 2

@@ -188,3 +188,53 @@ def pad_answers(answers: list[list[int]], pad: int) -> tuple[torch.Tensor, torch
     for k, a in enumerate(answers):
         ids[k, : len(a)] = torch.tensor(a, dtype=torch.long)
     return ids, torch.tensor([len(a) for a in answers], dtype=torch.long)
+
+
+class AnswerTrie:
+    """Answers (label tokens + EOS) merged into a prefix tree, for scoring every label in one forward.
+
+    A node is a distinct proper prefix of an answer (never one ending with EOS): the token that ends
+    it, its parent and its depth. Feeding the nodes after the prompt, node ``i`` at position
+    ``prompt + depth[i]`` and allowed to see the prompt and its ancestors only (:meth:`mask`), gives
+    at node ``i`` the next-token distribution after that prefix; the log-probability of answer ``k``
+    is then the sum over ``j`` of ``logp[pos[k, j], tok[k, j]]`` where ``valid[k, j]``, position 0
+    being the prompt's last token.
+    """
+
+    def __init__(self, answers: list[list[int]], lengths: list[int]):
+        index: dict[tuple[int, ...], int] = {}
+        tokens: list[int] = []
+        parent: list[int] = []
+        for answer, n in zip(answers, lengths):
+            for j in range(1, n):  # the prefixes answer[:j] that predict a further token
+                key = tuple(answer[:j])
+                if key not in index:  # a parent is always added before its children
+                    index[key] = len(tokens)
+                    tokens.append(answer[j - 1])
+                    parent.append(index[key[:-1]] if j > 1 else -1)
+        K, A = len(answers), max(lengths)
+        self.num_labels, self.num_nodes = K, len(tokens)
+        self.tokens = torch.tensor(tokens, dtype=torch.long)  # (T,)
+        self.pos = torch.zeros(K, A, dtype=torch.long)
+        self.tok = torch.zeros(K, A, dtype=torch.long)
+        self.valid = torch.zeros(K, A)
+        for k, (answer, n) in enumerate(zip(answers, lengths)):
+            for j in range(n):
+                self.pos[k, j] = 0 if j == 0 else 1 + index[tuple(answer[:j])]
+                self.tok[k, j] = answer[j]
+                self.valid[k, j] = 1.0
+        T = len(tokens)
+        self.ancestors = torch.eye(T, dtype=torch.bool)  # (T, T): row i sees i and its ancestors
+        depth = [0] * T
+        for i, p in enumerate(parent):
+            if p >= 0:
+                self.ancestors[i] |= self.ancestors[p]
+                depth[i] = depth[p] + 1
+        self.depth = torch.tensor(depth, dtype=torch.long)
+
+    def mask(self, past: int, dtype: torch.dtype, device) -> torch.Tensor:
+        """(1, 1, T, past + T) additive attention mask: 0 where a node may look, the dtype's minimum
+        elsewhere (the ``past`` prompt positions are open to every node)."""
+        allowed = torch.cat([torch.ones(self.num_nodes, past, dtype=torch.bool), self.ancestors], dim=1)
+        m = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
+        return m[None, None].to(device)

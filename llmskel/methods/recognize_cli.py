@@ -12,6 +12,8 @@ converted to the model's layout. Constrained mode (default) always answers with 
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 from typing import Any
 
 
@@ -27,8 +29,11 @@ def cmd_recognize(args: argparse.Namespace) -> int:
     from ..data.io import read_any
     from .llm_recognizer import SkeletonLlm
 
+    t0 = time.perf_counter()
     model = SkeletonLlm.from_pretrained(args.model, base_model=args.base_model, gguf_file=args.gguf_file,
                                         force_base=args.force_base, trust_remote_code=args.trust_remote_code)  # fmt: skip
+    timing = {"load_s": time.perf_counter() - t0}
+    t0 = time.perf_counter()
     samples, names = [], []
     for path in args.inputs:
         for i, s in enumerate(
@@ -37,19 +42,28 @@ def cmd_recognize(args: argparse.Namespace) -> int:
             samples.append(s)
             names.append(path if i == 0 else f"{path}#{i}")
     labels = parse_labels(args.labels)
+    timing["read_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sentences = [model.action_sentence(s) for s in samples]  # the skeleton tokenizer alone
+    timing["tokenize_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     results: list[dict[str, Any]] = []
     lines = []
     if args.open:
         texts = model.generate(samples, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
-        for name, s, text in zip(names, samples, texts):
-            results.append({"input": name, "text": text, "sentence": model.action_sentence(s)})
+        for name, sentence, text in zip(names, sentences, texts):
+            results.append({"input": name, "text": text, "sentence": sentence})
             lines.append(f"{name}: {text}")
     else:
         preds = model.predict(samples, labels=labels, top_k=args.top_k)
-        for name, s, pred in zip(names, samples, preds):  # the Prediction shape, plus the sentence
-            results.append({"input": name, **pred.to_dict(), "sentence": model.action_sentence(s)})
+        for name, sentence, pred in zip(names, sentences, preds):  # the Prediction shape, plus the sentence
+            results.append({"input": name, **pred.to_dict(), "sentence": sentence})
             lines.append(f"{name}: {pred.label} ({pred.score:.3f})"
                          + "".join(f" | {t.label} ({t.score:.3f})" for t in pred.top_k[1:]))  # fmt: skip
+    timing["generate_s" if args.open else "score_s"] = time.perf_counter() - t0
+    if args.timing:  # on stderr: the answer on stdout stays one line / one JSON object
+        print("recognize timing: " + ", ".join(f"{k[:-2]} {v:.3f} s" for k, v in timing.items())
+              + f" ({len(samples)} input(s))", file=sys.stderr)  # fmt: skip
     if args.show_sentence:
         lines = [f"{line}\n  {r['sentence']}" for line, r in zip(lines, results)]
     out = {"model": str(args.model), "mode": "open" if args.open else "constrained",
@@ -87,5 +101,7 @@ def register(sub) -> None:
         help="allow the base model's own Python code (auto_map) to run; only for a source you trust",
     )
     p.add_argument("--show-sentence", action="store_true", help="print each input's action sentence")
+    p.add_argument("--timing", action="store_true",
+                   help="print the time of model load, reading, tokenizing and scoring on stderr")  # fmt: skip
     add_json_flag(p)
     p.set_defaults(func=cmd_recognize)
