@@ -26,7 +26,7 @@ _API = {
     "SkeletonModel": "llmskel.models.skeleton_model",
     "SkeletonModelConfig": "llmskel.models.skeleton_model",
     "SkeletonVQTokenizer": "llmskel.models.vq_tokenizer",
-    "SkeletonLlm": "llmskel.methods.llm_recognizer",
+    "SkeletonLlm": "llmskel.models.llm_recognizer",
     "create_model": "llmskel.models.registry",
     "list_models": "llmskel.models.registry",
     "classify": "llmskel.methods.zero_shot_text",

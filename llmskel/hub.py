@@ -1,8 +1,8 @@
 """Trained models on the Hugging Face Hub: downloads, uploads and model cards.
 
 The model classes live in :mod:`llmskel.models` (one module per folder kind:
-:mod:`~llmskel.models.skeleton_model`, :mod:`~llmskel.models.vq_tokenizer`; the LLM recognizer in
-:mod:`llmskel.methods.llm_recognizer`), and :func:`llmskel.load` picks the right one for a folder or
+:mod:`~llmskel.models.skeleton_model`, :mod:`~llmskel.models.vq_tokenizer`,
+:mod:`~llmskel.models.llm_recognizer`), and :func:`llmskel.load` picks the right one for a folder or
 Hub id. This module:
 
 * :func:`resolve_model_folder`: a local folder as is, a Hub id downloaded with the usual

@@ -27,7 +27,7 @@ def parse_labels(text: str | None) -> list[str] | None:
 def cmd_recognize(args: argparse.Namespace) -> int:
     from ..cli import emit
     from ..data.io import read_any
-    from .llm_recognizer import SkeletonLlm
+    from ..models.llm_recognizer import SkeletonLlm
 
     t0 = time.perf_counter()
     model = SkeletonLlm.from_pretrained(args.model, base_model=args.base_model, gguf_file=args.gguf_file,

@@ -6,7 +6,7 @@ kind                 ``config.json`` says            class (``from_pretrained``)
 ===================  ==============================  ===========================================
 ``skeleton-model``   ``model``, ``classes``, ...     :class:`llmskel.models.skeleton_model.SkeletonModel`
 ``vq-tokenizer``     ``"type": "llmskel-vq-tokenizer"``  :class:`llmskel.models.vq_tokenizer.SkeletonVQTokenizer`
-``llm-recognizer``   ``"type": "llmskel-llm-recognizer"`` :class:`llmskel.methods.llm_recognizer.SkeletonLlm`
+``llm-recognizer``   ``"type": "llmskel-llm-recognizer"`` :class:`llmskel.models.llm_recognizer.SkeletonLlm`
 ===================  ==============================  ===========================================
 
 ``config.json`` is untrusted input: it is read as JSON only (never code), refused above
@@ -58,7 +58,7 @@ KINDS: dict[str, FolderKind] = {
                    "a skeleton VQ tokenizer", (CONFIG_NAME, WEIGHTS_NAME, "README.md")),
         # the recognizer's folder holds sub-folders (tokenizer/, lm/ of a merged export, adapters):
         # JSON, safetensors and tokenizer files only (no .py, .bin, .pt, .pkl, .gguf)
-        FolderKind("llm-recognizer", "llmskel-llm-recognizer", "llmskel.methods.llm_recognizer:SkeletonLlm",
+        FolderKind("llm-recognizer", "llmskel-llm-recognizer", "llmskel.models.llm_recognizer:SkeletonLlm",
                    "an LLM recognizer", ("*.json", "*.safetensors", "*.md", "*.txt", "*.model", "*.jinja")),
     )
 }  # fmt: skip
