@@ -219,7 +219,7 @@ class ZeroShotMethod(Method):
     def _merged_descriptions(self) -> dict:
         """Multi-source: each class's description from the first file that has it (``zeroshot.descriptions``,
         then each source dataset's shipped file); classes without one get label prompts only (logged)."""
-        from ..text.descriptions import load_descriptions, normalize_label
+        from ..text.descriptions import find_label, load_descriptions, normalize_label
         from ..text.resources import shipped_descriptions_path
 
         files = [self.zs.descriptions] if self.zs.descriptions else []
@@ -233,7 +233,7 @@ class ZeroShotMethod(Method):
             ds = load_descriptions(f)
             by_key = {normalize_label(lb): ds[lb] for lb in ds.labels}
             for c in self.all_classes:
-                d = by_key.get(normalize_label(c))
+                d = find_label(by_key, c)
                 if c not in found and d is not None:
                     found[c] = d
         missing = [c for c in self.all_classes if c not in found]
