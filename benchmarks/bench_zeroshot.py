@@ -11,9 +11,11 @@
         bench_zeroshot_utkinect: top1=... top5=... label_only_top1=... chance=0.1 ...
     python benchmarks/bench_zeroshot.py latency [--model DIR] [--labels 100] [--threads 1]
         one sequence against 100 labels, text prototypes cached: median ms of classify()
-    python benchmarks/bench_zeroshot.py fewshot [--model DIR] [--episodes 600] [--fusion 0.3]
-        UTKinect 5-way 1-shot and 5-shot episodes with the NW-UCLA encoder, 95 % CI, with and
-        without text fusion of the class names
+    python benchmarks/bench_zeroshot.py fewshot [--model DIR] [--dataset utkinect] [--episodes 600] [--fusion 0.3]
+        5-way 1-shot and 5-shot episodes over every sample of ``--dataset`` (utkinect, utd-mhad,
+        nw-ucla, penn-action; e.g. a multi-dataset model that never saw it:
+        --model runs/openvocab_lodo_utdmhad/best --dataset utd-mhad), 95 % CI, with and without
+        text fusion of the class names
 
 Without ``--model`` the later modes use fold 0 of ``ucla-folds`` (trained first when missing).
 ``--threads`` sets torch's threads (default 1, the shared-machine setting).
@@ -113,13 +115,24 @@ def _model(args):
     return SkeletonModel.from_pretrained(path), path
 
 
-def _utkinect():
+DATASET_ROOTS = {"utkinect": "utkinect", "utd-mhad": "utd_mhad", "nw-ucla": "nw_ucla/all_sqe",
+                 "penn-action": "penn_action"}  # fmt: skip
+
+
+def _dataset(name: str = "utkinect"):
+    """Every sample of a real dataset (protocol none), its labels and class names."""
     from llmskel.data.config import DataConfig
     from llmskel.data.sources import load_source
 
-    ds, _, _ = load_source(DataConfig(dataset="utkinect", root=str(DATA / "utkinect"), protocol="none"))
+    if name not in DATASET_ROOTS:
+        raise SystemExit(f"bench_zeroshot: --dataset must be one of {', '.join(DATASET_ROOTS)}, got {name!r}")
+    ds, _, _ = load_source(DataConfig(dataset=name, root=str(DATA / DATASET_ROOTS[name]), protocol="none"))
     samples = [ds.get(i) for i in range(len(ds))]
     return samples, np.array([s.label for s in samples]), list(ds.classes)
+
+
+def _utkinect():
+    return _dataset("utkinect")
 
 
 def mode_utkinect(args) -> str:
@@ -181,7 +194,7 @@ def mode_fewshot(args) -> str:
     from llmskel.methods.few_shot import embed_samples, run_episodes, text_prototypes
 
     model, path = _model(args)
-    samples, y, classes = _utkinect()
+    samples, y, classes = _dataset(args.dataset)
     emb = embed_samples(model, samples)
     tp = text_prototypes(model, classes)
     parts = []
@@ -191,8 +204,10 @@ def mode_fewshot(args) -> str:
                              text_protos=tp, text_fusion=w)  # fmt: skip
             tag = f"{k}shot" + (f"_fusion{w:g}" if w else "")
             parts.append(f"{tag}={r['accuracy']:.4f}+-{r['ci95']:.4f}")
-    return (f"bench_zeroshot_fewshot: dataset=utkinect way=5 {' '.join(parts)} episodes={args.episodes} "
-            f"queries_per_class<={args.queries} chance=0.2 encoder_from=nw-ucla model={path}")  # fmt: skip
+    trained_on = (model.config.training or {}).get("dataset", "?")
+    return (f"bench_zeroshot_fewshot: dataset={args.dataset} way=5 {' '.join(parts)} episodes={args.episodes} "
+            f"queries_per_class<={args.queries} chance=0.2 samples={len(y)} classes={len(classes)} "
+            f"encoder_from={trained_on} model={path}")  # fmt: skip
 
 
 def main() -> int:
@@ -213,6 +228,7 @@ def main() -> int:
     p.add_argument("--episodes", type=int, default=600)
     p.add_argument("--queries", type=int, default=10)
     p.add_argument("--fusion", type=float, default=0.3)
+    p.add_argument("--dataset", default="utkinect", help="fewshot: the dataset the episodes are drawn from")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
