@@ -5,7 +5,8 @@
         one model per fold, then scores the unseen classes with the full prompt ensemble (label
         prompts, synonyms, sentence, part descriptions) and with label prompts only:
         bench_zeroshot_ucla: folds=5 zsl_top1_mean=... zsl_top1_std=... label_only_top1_mean=...
-            chance=0.5 gzsl_h_mean=... gzsl_oracle_h_mean=...
+            chance=0.5 gzsl_h_mean=... gzsl_oracle_h_mean=... gzsl_val_h_mean=...
+        (gzsl_val: calibration chosen on held-out seen samples, no test label; oracle: picked on test)
     python benchmarks/bench_zeroshot.py utkinect [--model runs/bench_zeroshot/fold0/last]
         the NW-UCLA model classifies UTKinect's 199 segments zero-shot against its 10 class names:
         bench_zeroshot_utkinect: top1=... top5=... label_only_top1=... chance=0.1 ...
@@ -92,17 +93,21 @@ def mode_ucla_folds(args) -> str:
             else float("nan")
         )
         rows.append(
-            (m["zsl_top1"], label_only, m["gzsl_h"], m["gzsl_oracle_h"], m["gzsl_oracle_calibration"], secs)
-        )
+            (m["zsl_top1"], label_only, m["gzsl_h"], m["gzsl_oracle_h"], m["gzsl_oracle_calibration"], secs,
+             m.get("gzsl_val_h", float("nan")))
+        )  # fmt: skip
         print(f"  fold {k}: unseen {m['unseen_classes']} zsl_top1={m['zsl_top1']:.4f} label_only={label_only:.4f} "
               f"gzsl seen={m['gzsl_seen']:.4f} unseen={m['gzsl_unseen']:.4f} h={m['gzsl_h']:.4f} "
-              f"oracle_h={m['gzsl_oracle_h']:.4f}@{m['gzsl_oracle_calibration']:.3f} train_s={secs:.0f}",
+              f"oracle_h={m['gzsl_oracle_h']:.4f}@{m['gzsl_oracle_calibration']:.3f} "
+              f"val_h={m.get('gzsl_val_h', float('nan')):.4f}@{m.get('gzsl_val_calibration', float('nan')):.3f} "
+              f"train_s={secs:.0f}",
               file=sys.stderr)  # fmt: skip
     a = np.array(rows)
     return (f"bench_zeroshot_ucla: folds={len(folds)} zsl_top1_mean={a[:, 0].mean():.4f} "
             f"zsl_top1_std={a[:, 0].std(ddof=1) if len(a) > 1 else 0.0:.4f} zsl_top1_min={a[:, 0].min():.4f} "
             f"zsl_top1_max={a[:, 0].max():.4f} label_only_top1_mean={a[:, 1].mean():.4f} chance=0.5 "
             f"gzsl_h_mean={a[:, 2].mean():.4f} gzsl_oracle_h_mean={a[:, 3].mean():.4f} "
+            f"gzsl_val_h_mean={a[:, 6].mean():.4f} "
             f"train_s_per_fold={np.nanmean(a[:, 5]):.0f}")  # fmt: skip
 
 
