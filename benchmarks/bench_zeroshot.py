@@ -200,18 +200,18 @@ def mode_fewshot(args) -> str:
 
     model, path = _model(args)
     samples, y, classes = _dataset(args.dataset)
-    emb = embed_samples(model, samples)
+    emb = embed_samples(model, samples, space=args.space)
     tp = text_prototypes(model, classes)
     parts = []
     for k in (1, 5):
-        for w in (0.0, args.fusion):
+        for w in (0.0, args.fusion) if args.space != "feature" else (0.0,):  # fusion needs the text space
             r = run_episodes(emb, y, n_way=5, k_shot=k, n_query=args.queries, episodes=args.episodes, seed=0,
                              text_protos=tp, text_fusion=w)  # fmt: skip
             tag = f"{k}shot" + (f"_fusion{w:g}" if w else "")
             parts.append(f"{tag}={r['accuracy']:.4f}+-{r['ci95']:.4f}")
     trained_on = (model.config.training or {}).get("dataset", "?")
     return (f"bench_zeroshot_fewshot: dataset={args.dataset} way=5 {' '.join(parts)} episodes={args.episodes} "
-            f"queries_per_class<={args.queries} chance=0.2 samples={len(y)} classes={len(classes)} "
+            f"queries_per_class<={args.queries} chance=0.2 samples={len(y)} classes={len(classes)} space={args.space} "
             f"encoder_from={trained_on} model={path}")  # fmt: skip
 
 
@@ -234,6 +234,8 @@ def main() -> int:
     p.add_argument("--queries", type=int, default=10)
     p.add_argument("--fusion", type=float, default=0.3)
     p.add_argument("--dataset", default="utkinect", help="fewshot: the dataset the episodes are drawn from")
+    p.add_argument("--space", default="auto", choices=["auto", "text", "feature"],
+                   help="fewshot: embeddings in the text space (auto: when the model has one) or the encoder feature")  # fmt: skip
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
