@@ -5,15 +5,18 @@
         one model per fold, then scores the unseen classes with the full prompt ensemble (label
         prompts, synonyms, sentence, part descriptions) and with label prompts only:
         bench_zeroshot_ucla: folds=5 zsl_top1_mean=... zsl_top1_std=... label_only_top1_mean=...
-            chance=0.5 gzsl_h_mean=... gzsl_oracle_h_mean=...
+            chance=0.5 gzsl_h_mean=... gzsl_oracle_h_mean=... gzsl_val_h_mean=...
+        (gzsl_val: calibration chosen on held-out seen samples, no test label; oracle: picked on test)
     python benchmarks/bench_zeroshot.py utkinect [--model runs/bench_zeroshot/fold0/last]
         the NW-UCLA model classifies UTKinect's 199 segments zero-shot against its 10 class names:
         bench_zeroshot_utkinect: top1=... top5=... label_only_top1=... chance=0.1 ...
     python benchmarks/bench_zeroshot.py latency [--model DIR] [--labels 100] [--threads 1]
         one sequence against 100 labels, text prototypes cached: median ms of classify()
-    python benchmarks/bench_zeroshot.py fewshot [--model DIR] [--episodes 600] [--fusion 0.3]
-        UTKinect 5-way 1-shot and 5-shot episodes with the NW-UCLA encoder, 95 % CI, with and
-        without text fusion of the class names
+    python benchmarks/bench_zeroshot.py fewshot [--model DIR] [--dataset utkinect] [--episodes 600] [--fusion 0.3]
+        5-way 1-shot and 5-shot episodes over every sample of ``--dataset`` (utkinect, utd-mhad,
+        nw-ucla, penn-action; e.g. a multi-dataset model that never saw it:
+        --model runs/openvocab_lodo_utdmhad/best --dataset utd-mhad), 95 % CI, with and without
+        text fusion of the class names
 
 Without ``--model`` the later modes use fold 0 of ``ucla-folds`` (trained first when missing).
 ``--threads`` sets torch's threads (default 1, the shared-machine setting).
@@ -90,17 +93,21 @@ def mode_ucla_folds(args) -> str:
             else float("nan")
         )
         rows.append(
-            (m["zsl_top1"], label_only, m["gzsl_h"], m["gzsl_oracle_h"], m["gzsl_oracle_calibration"], secs)
-        )
+            (m["zsl_top1"], label_only, m["gzsl_h"], m["gzsl_oracle_h"], m["gzsl_oracle_calibration"], secs,
+             m.get("gzsl_val_h", float("nan")))
+        )  # fmt: skip
         print(f"  fold {k}: unseen {m['unseen_classes']} zsl_top1={m['zsl_top1']:.4f} label_only={label_only:.4f} "
               f"gzsl seen={m['gzsl_seen']:.4f} unseen={m['gzsl_unseen']:.4f} h={m['gzsl_h']:.4f} "
-              f"oracle_h={m['gzsl_oracle_h']:.4f}@{m['gzsl_oracle_calibration']:.3f} train_s={secs:.0f}",
+              f"oracle_h={m['gzsl_oracle_h']:.4f}@{m['gzsl_oracle_calibration']:.3f} "
+              f"val_h={m.get('gzsl_val_h', float('nan')):.4f}@{m.get('gzsl_val_calibration', float('nan')):.3f} "
+              f"train_s={secs:.0f}",
               file=sys.stderr)  # fmt: skip
     a = np.array(rows)
     return (f"bench_zeroshot_ucla: folds={len(folds)} zsl_top1_mean={a[:, 0].mean():.4f} "
             f"zsl_top1_std={a[:, 0].std(ddof=1) if len(a) > 1 else 0.0:.4f} zsl_top1_min={a[:, 0].min():.4f} "
             f"zsl_top1_max={a[:, 0].max():.4f} label_only_top1_mean={a[:, 1].mean():.4f} chance=0.5 "
             f"gzsl_h_mean={a[:, 2].mean():.4f} gzsl_oracle_h_mean={a[:, 3].mean():.4f} "
+            f"gzsl_val_h_mean={a[:, 6].mean():.4f} "
             f"train_s_per_fold={np.nanmean(a[:, 5]):.0f}")  # fmt: skip
 
 
@@ -113,13 +120,24 @@ def _model(args):
     return SkeletonModel.from_pretrained(path), path
 
 
-def _utkinect():
+DATASET_ROOTS = {"utkinect": "utkinect", "utd-mhad": "utd_mhad", "nw-ucla": "nw_ucla/all_sqe",
+                 "penn-action": "penn_action"}  # fmt: skip
+
+
+def _dataset(name: str = "utkinect"):
+    """Every sample of a real dataset (protocol none), its labels and class names."""
     from llmskel.data.config import DataConfig
     from llmskel.data.sources import load_source
 
-    ds, _, _ = load_source(DataConfig(dataset="utkinect", root=str(DATA / "utkinect"), protocol="none"))
+    if name not in DATASET_ROOTS:
+        raise SystemExit(f"bench_zeroshot: --dataset must be one of {', '.join(DATASET_ROOTS)}, got {name!r}")
+    ds, _, _ = load_source(DataConfig(dataset=name, root=str(DATA / DATASET_ROOTS[name]), protocol="none"))
     samples = [ds.get(i) for i in range(len(ds))]
     return samples, np.array([s.label for s in samples]), list(ds.classes)
+
+
+def _utkinect():
+    return _dataset("utkinect")
 
 
 def mode_utkinect(args) -> str:
@@ -181,18 +199,20 @@ def mode_fewshot(args) -> str:
     from llmskel.methods.few_shot import embed_samples, run_episodes, text_prototypes
 
     model, path = _model(args)
-    samples, y, classes = _utkinect()
-    emb = embed_samples(model, samples)
+    samples, y, classes = _dataset(args.dataset)
+    emb = embed_samples(model, samples, space=args.space)
     tp = text_prototypes(model, classes)
     parts = []
     for k in (1, 5):
-        for w in (0.0, args.fusion):
+        for w in (0.0, args.fusion) if args.space != "feature" else (0.0,):  # fusion needs the text space
             r = run_episodes(emb, y, n_way=5, k_shot=k, n_query=args.queries, episodes=args.episodes, seed=0,
                              text_protos=tp, text_fusion=w)  # fmt: skip
             tag = f"{k}shot" + (f"_fusion{w:g}" if w else "")
             parts.append(f"{tag}={r['accuracy']:.4f}+-{r['ci95']:.4f}")
-    return (f"bench_zeroshot_fewshot: dataset=utkinect way=5 {' '.join(parts)} episodes={args.episodes} "
-            f"queries_per_class<={args.queries} chance=0.2 encoder_from=nw-ucla model={path}")  # fmt: skip
+    trained_on = (model.config.training or {}).get("dataset", "?")
+    return (f"bench_zeroshot_fewshot: dataset={args.dataset} way=5 {' '.join(parts)} episodes={args.episodes} "
+            f"queries_per_class<={args.queries} chance=0.2 samples={len(y)} classes={len(classes)} space={args.space} "
+            f"encoder_from={trained_on} model={path}")  # fmt: skip
 
 
 def main() -> int:
@@ -213,6 +233,9 @@ def main() -> int:
     p.add_argument("--episodes", type=int, default=600)
     p.add_argument("--queries", type=int, default=10)
     p.add_argument("--fusion", type=float, default=0.3)
+    p.add_argument("--dataset", default="utkinect", help="fewshot: the dataset the episodes are drawn from")
+    p.add_argument("--space", default="auto", choices=["auto", "text", "feature"],
+                   help="fewshot: embeddings in the text space (auto: when the model has one) or the encoder feature")  # fmt: skip
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

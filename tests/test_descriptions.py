@@ -74,6 +74,29 @@ def test_ntu60_is_the_first_60_of_ntu120_and_lookup_ignores_case():
     assert shipped_descriptions_path("NW-UCLA").name == "nw-ucla.json"
 
 
+def test_dataset_class_names_find_the_shipped_descriptions_by_name():
+    """Penn Action's classes ("baseball pitch") match file keys with underscores ("baseball_pitch");
+    UTD-MHAD's names with a note ("bowling (right hand)") match the entry without it, while an entry
+    that keeps its note ("right hand draw circle (clockwise)") is still matched exactly first."""
+    from llmskel.data.readers.penn_action import PENN_ACTION_CLASSES
+    from llmskel.data.readers.utd_mhad import UTD_MHAD_CLASSES
+    from llmskel.methods.zero_shot_text import usable_descriptions
+
+    penn = load_descriptions("penn-action")
+    assert all(c in penn for c in PENN_ACTION_CLASSES) and penn["baseball pitch"].label == "baseball_pitch"
+    utd = load_descriptions("utd-mhad")
+    assert len(utd.for_classes(UTD_MHAD_CLASSES)) == 27
+    assert utd["bowling (right hand)"].label == "bowling"
+    assert (
+        utd["right hand draw circle (counter clockwise)"].label
+        == "right hand draw circle (counter clockwise)"
+    )
+    assert "right hand draw circle" not in utd and "bowling (left hand)" in utd
+    # the zero-shot path (content check included) uses every one of them
+    assert len(usable_descriptions(penn, PENN_ACTION_CLASSES, "penn")) == 15
+    assert len(usable_descriptions(utd, UTD_MHAD_CLASSES, "utd")) == 27
+
+
 def test_json_round_trip_and_variants(tmp_path):
     ds = load_descriptions("nw-ucla")
     ds.add_variant("throw", "arm", "The arm whips forward.")

@@ -19,7 +19,7 @@ from llmskel.engine.data import build_data
 from llmskel.errors import CheckpointError, ConfigError, SkeletonFormatError
 from llmskel.hub import SkeletonModel
 from llmskel.methods.base import get_method
-from llmskel.methods.zero_shot import gzsl_sweep, harmonic
+from llmskel.methods.zero_shot import calibration_from_seen, gzsl_sweep, harmonic
 from llmskel.methods.zero_shot_text import LabelError, class_texts, get_text_encoder, pooled_prototypes
 from llmskel.text.descriptions import load_descriptions
 from llmskel.text.tiny import save_tiny_sentence_encoder
@@ -115,6 +115,65 @@ def test_gzsl_sweep_calibration_trades_seen_for_unseen():
     assert r["gzsl_oracle_h"] == pytest.approx(harmonic(r["gzsl_oracle_seen"], r["gzsl_oracle_unseen"]))
     unseen = [row[2] for row in r["gzsl_sweep"]]
     assert unseen == sorted(unseen)  # more calibration never loses unseen samples
+
+
+def test_calibration_from_seen_spends_at_most_the_tolerance_of_held_out_seen_accuracy():
+    # classes 0, 1 seen, 2 unseen; four seen samples, all right at gamma 0, with seen-minus-unseen gaps
+    # 0.05, 0.10, 0.20, 0.40: gamma just under 0.05 costs nothing, past 0.05 one sample (25 points)
+    sim = np.array([[0.55, 0.1, 0.5], [0.1, 0.6, 0.5], [0.7, 0.1, 0.5], [0.1, 0.9, 0.5]])
+    labels = np.array([0, 1, 0, 1])
+    mask = np.array([True, True, False])
+    g0 = calibration_from_seen(sim, labels, mask, tolerance=0.0)
+    assert 0.0 < g0 <= 0.05
+    g1 = calibration_from_seen(sim, labels, mask, tolerance=0.25)
+    assert 0.05 < g1 <= 0.10
+    g3 = calibration_from_seen(sim, labels, mask, tolerance=0.75)
+    assert 0.20 < g3 <= 0.40 and g0 < g1 < g3
+    pred = (sim - g1 * mask).argmax(1)
+    assert (pred == labels).mean() == 0.75  # exactly the tolerance spent
+    with pytest.raises(ValueError, match="must all be of seen classes"):
+        calibration_from_seen(sim, np.array([0, 1, 2, 1]), mask)  # an unseen label: test data leaked in
+    assert calibration_from_seen(sim[:0], labels[:0], mask) == 0.0
+
+
+def test_gzsl_val_calibration_is_chosen_without_test_labels(tmp_path, text_dir, monkeypatch):
+    """gzsl_metrics picks gamma from the val split (held-out seen training samples) only: the chooser
+    sees val embeddings and labels, and replacing the test samples (other labels, other samples)
+    leaves the chosen gamma unchanged while the oracle, picked on the test split, follows them."""
+    import llmskel.methods.zero_shot as zs_mod
+
+    cfg = zs_cfg(tmp_path / "r", text_dir, "data.val_fraction=0.25")
+    bundle = build_data(cfg.data, seed=cfg.seed)
+    method = get_method("zeroshot")(cfg, bundle)
+    model = method.build_model().eval()
+    calls = []
+    real = zs_mod.calibration_from_seen
+
+    def spy(sim, labels, seen_mask, tolerance=0.1, points=201):
+        calls.append(np.asarray(labels).copy())
+        return real(sim, labels, seen_mask, tolerance, points)
+
+    monkeypatch.setattr(zs_mod, "calibration_from_seen", spy)
+    m1 = method.gzsl_metrics(model)
+    val_labels = bundle.full.labels[bundle.val_idx]
+    assert len(calls) == 1 and sorted(calls[0].tolist()) == sorted(val_labels.tolist())
+    seen_ids = set(method.seen_ids.tolist())
+    assert set(calls[0].tolist()) <= seen_ids and not set(bundle.val_idx) & set(bundle.test_idx)
+    assert m1["num_val_calibration"] == len(bundle.val_idx) > 0 and m1["gzsl_val_tolerance"] == 0.1
+    for key in ("gzsl_val_seen", "gzsl_val_unseen", "gzsl_val_h"):
+        assert 0.0 <= m1[key] <= 1.0, key
+    # other test data: half of the seen test samples, one class of the unseen ones
+    from llmskel.data.pipeline import PipelineDataset
+
+    b = method.bundle
+    keep_seen = method.seen_test_idx[::2]
+    keep_unseen = b.test_idx[bundle.full.labels[b.test_idx] == bundle.classes.index("clap")]
+    method.seen_test = PipelineDataset(b.full.subset(keep_seen), method.seen_test.pipeline)
+    b.test = PipelineDataset(b.full.subset(keep_unseen), b.test.pipeline)
+    m2 = method.gzsl_metrics(model)
+    assert m2["gzsl_val_calibration"] == m1["gzsl_val_calibration"]
+    assert m2["num_seen_test"] == len(keep_seen) and m2["num_unseen_test"] == len(keep_unseen)
+    assert len(calls) == 2 and np.array_equal(calls[0], calls[1])
 
 
 # ---------------------------------------------------------------------------------- training

@@ -140,10 +140,10 @@ def _lookup(descriptions: Mapping[str, Any] | None, label: str) -> Any:
         return None
     if label in descriptions:
         return descriptions[label]
-    from ..text.descriptions import normalize_label
+    from ..text.descriptions import find_label, normalize_label
 
     norm = {normalize_label(k): v for k, v in descriptions.items()}
-    return norm.get(normalize_label(label))
+    return find_label(norm, label)
 
 
 def get_text_encoder(record: Mapping[str, Any]):
@@ -296,11 +296,11 @@ def usable_descriptions(descriptions: Any, labels: Sequence[str], where: str = "
     good, bad = usable(descriptions or {}, labels)
     out = dict(good)
     classes = getattr(descriptions, "classes", descriptions) or {}
-    from ..text.descriptions import normalize_label
+    from ..text.descriptions import find_label, normalize_label
 
     index = {normalize_label(k): v for k, v in classes.items()}
     for label in bad:
-        d = index.get(normalize_label(label))
+        d = find_label(index, label)
         if d is not None and d.synonyms:
             out[label] = ClassDescription(label, {}, list(d.synonyms), [])
     if bad:

@@ -186,12 +186,12 @@ def check_set(descriptions: Any) -> dict[str, dict[str, str]]:
 def usable(descriptions: Any, labels: Sequence[str]) -> tuple[dict[str, Any], dict[str, str]]:
     """({label: description} that pass, {label: why not}) for ``labels`` (missing ones included)."""
     classes = getattr(descriptions, "classes", descriptions) or {}
-    from .descriptions import normalize_label
+    from .descriptions import find_label, normalize_label
 
     index = {normalize_label(k): v for k, v in classes.items()}
     good, bad = {}, {}
     for label in labels:
-        d = index.get(normalize_label(label))
+        d = find_label(index, label)
         if d is None:
             bad[label] = "no description"
             continue

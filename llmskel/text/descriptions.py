@@ -44,7 +44,7 @@ import difflib
 import json
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,8 +76,26 @@ class DescriptionError(LlmskelError, ValueError):
 
 
 def normalize_label(label: str) -> str:
-    """The key labels are matched by: lower case, single spaces, no surrounding space or full stop."""
-    return re.sub(r"\s+", " ", label.strip().strip(".").strip()).lower()
+    """The key labels are matched by: lower case, underscores as spaces, single spaces, no surrounding
+    space or full stop ("baseball_pitch" in a file matches the class "baseball pitch")."""
+    return re.sub(r"\s+", " ", label.replace("_", " ").strip().strip(".").strip()).lower()
+
+
+def label_keys(label: str) -> list[str]:
+    """The keys a class name is looked up by, in order: its normalized name, then the name without a
+    trailing note in parentheses (UTD-MHAD's "bowling (right hand)" finds a description of "bowling";
+    "draw circle (clockwise)" still finds its own entry first)."""
+    key = normalize_label(label)
+    base = re.sub(r"\s*\([^()]*\)$", "", key).strip()
+    return [key, base] if base and base != key else [key]
+
+
+def find_label(index: Mapping[str, Any], label: str) -> Any:
+    """``index[key]`` for the first of :func:`label_keys` that ``index`` (keyed by normalized names) has."""
+    for key in label_keys(label):
+        if key in index:
+            return index[key]
+    return None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -128,10 +146,10 @@ class DescriptionSet:
         return len(self.classes)
 
     def __contains__(self, label: str) -> bool:
-        return normalize_label(label) in self._index
+        return find_label(self._index, label) is not None
 
     def __getitem__(self, label: str) -> ClassDescription:
-        key = self._index.get(normalize_label(label))
+        key = find_label(self._index, label)
         if key is None:
             raise KeyError(
                 f"{self.source or 'descriptions'}: no description of class {label!r}{_close(label, self.labels)}"
