@@ -236,8 +236,13 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override {item!r} conflicts with an earlier override of {p!r}")
-        if isinstance(node.get(parts[-1]), dict):  # train.epochs=1 then train={...}: would drop the first
-            raise ConfigError(f"override {item!r} conflicts with an earlier override of keys under {key!r}")
+        earlier = node.get(parts[-1])
+        if isinstance(earlier, dict):  # train.epochs=1 then train={...}: merged, the later keys win
+            if not isinstance(value, dict):
+                raise ConfigError(
+                    f"override {item!r} conflicts with an earlier override of keys under {key!r}"
+                )
+            value = deep_update(earlier, value)
         node[parts[-1]] = value
     return out
 

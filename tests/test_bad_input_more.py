@@ -270,10 +270,17 @@ def test_the_untouched_cache_still_reads(capsys, cache_dir):
 # ------------------------------------------------------------------------- train and config
 
 
-def test_a_section_override_after_its_keys_is_refused(tmp_path, capsys):
-    # `train={}` after `train.epochs=1` silently dropped the epochs override (30 epochs ran)
-    rc, out = _run(["train", "--output-dir", str(tmp_path / "run"), "train.epochs=1", "train={}"], capsys)
-    assert rc == 1 and "train={}" in out and "conflicts" in out, out
+def test_a_section_override_after_its_keys_merges_or_is_refused(tmp_path, capsys):
+    # `train={}` after `train.epochs=1` used to drop the epochs override silently (30 epochs ran):
+    # a later section merges into the earlier keys (the later keys win); a scalar over them is refused
+    from llmskel.config import parse_overrides
+
+    assert parse_overrides(["train.epochs=1", "train={}"]) == {"train": {"epochs": 1}}
+    assert parse_overrides(["model.overrides={drop_out: 0.2, a: 1}", "model.overrides={drop_out: 0.0}"]) == {
+        "model": {"overrides": {"drop_out": 0.0, "a": 1}}
+    }
+    rc, out = _run(["train", "--output-dir", str(tmp_path / "run"), "train.epochs=1", "train=5"], capsys)
+    assert rc == 1 and "train=5" in out and "conflicts" in out, out
     assert not (tmp_path / "run").exists()
 
 

@@ -232,7 +232,9 @@ def test_sigkill_during_save_then_resume(full_run, tmp_path):
         "from llmskel.engine.commands import train_main\n"
         "sys.exit(train_main(sys.argv[1:]))\n"
     )
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    # the child computes with as many threads as this process (the reference run): CPU reductions
+    # split over another number of threads round differently
+    env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()), PYTHONPATH=str(ROOT))
     out = subprocess.run([sys.executable, "-c", code, *args], env=env, cwd=ROOT, capture_output=True, text=True,
                          timeout=600)  # fmt: skip
     assert out.returncode == -signal.SIGKILL, out.stderr[-2000:]
