@@ -319,4 +319,4 @@ def test_a_two_source_joint_space_model_reads_2d_and_3d_input(tmp_path, text_dir
     s3 = generate_sample("clap")  # NTU-25, 3D: projected frontally
     coco = SkeletonSample(coded("coco17", frames=12), "coco17")  # 2D pixels
     ranks = model.classify([s3, coco], ["clap", "kick", "sit down"], top_k=3)
-    assert [len(r) for r in ranks] == [3, 3]
+    assert [len(r.top_k) for r in ranks] == [3, 3]

@@ -295,7 +295,7 @@ def test_zero_shot_mode_scores_the_users_labels(tmp_path, train_tiny, text_cache
         e for e in rec.run(frames_from_sample(SkeletonSample(x, "ntu25"))) if isinstance(e, WindowResult)
     ]
     assert rec.classes == labels and rec.summary()["mode"] == "zero-shot" and len(windows) == 2
-    ranking = dict(classify(model, [x[16:32]], labels, top_k=2)[0])
+    ranking = {t.label: t.score for t in classify(model, [x[16:32]], labels, top_k=2)[0].top_k}
     np.testing.assert_allclose(windows[1].scores, [ranking[lb] for lb in labels], rtol=1e-5)
 
 

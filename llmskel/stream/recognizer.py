@@ -156,9 +156,9 @@ class WindowClassifier:
                              batch_size=len(samples))  # fmt: skip
             index = {c: i for i, c in enumerate(self.labels)}
             out = np.zeros((len(samples), len(self.labels)), np.float32)
-            for r, ranking in enumerate(ranks):
-                for lab, p in ranking:
-                    out[r, index[lab]] = p
+            for r, pred in enumerate(ranks):
+                for t in pred.top_k:
+                    out[r, index[t.label]] = t.score
             return out
         if self.fewshot is not None:
             return self.fewshot.scores(samples).numpy()
