@@ -70,8 +70,9 @@ def prepare_inputs(samples: Any, layout: str, preprocessing: dict[str, Any],
     from .sample import SkeletonSample, to_model_input, validate_array
 
     samples = as_sample_list(samples)
-    cfg = preprocessing_config(preprocessing)
-    pipe = pipe if pipe is not None else SkeletonPipeline(cfg, layout, train=False)
+    if pipe is None:
+        pipe = SkeletonPipeline(preprocessing_config(preprocessing), layout, train=False)
+    cfg = pipe.cfg  # a kept pipeline is not rebuilt: parsing the config costs more than a small forward
     dst = get_layout(layout).name
     joint_space = bool(getattr(pipe, "joint_space", False))
     if joint_space:
