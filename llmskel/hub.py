@@ -324,16 +324,24 @@ def llm_recognizer_card(model) -> ModelCard:
     extra = (
         {"base_model": base, "base_model_relation": "merge" if model.merged else "adapter"} if base else {}
     )
-    data = _card_data(tr, name, ["llmskel", TASK, "llm", "lora", "peft", model.vq.layout], eval_results(tr),
+    data = _card_data(tr, name, ["llmskel", TASK, "llm", "lora", "peft", model.layout], eval_results(tr),
                       **extra)  # fmt: skip
     lora = model.cfg.lora
+    if model.cfg.code_input == "features":
+        ft = model.features
+        enc = ft.encoder_config
+        side = (f"the sentence is {ft.sentence_length} continuous feature tokens ({ft.settings.windows} window(s) x "
+                f"parts {', '.join(ft.part_names)}) of a frozen {enc.model.get('arch', '?')} encoder "
+                f"({enc.training.get('method', enc.method)}, trained on {enc.training.get('dataset', '?')}), "
+                f"projected by a {ft.settings.projector}; layout {ft.layout}.")  # fmt: skip
+    else:
+        side = (f"codes enter as {model.cfg.code_input}. Skeleton tokenizer: {model.vq.num_parts} parts x "
+                f"{model.vq.codebook_size} codes, windows of {model.vq.vq.window} frames, layout {model.vq.layout}.")  # fmt: skip
     body = [
         f"# {name}: a causal LM that reads skeleton action sentences",
         "",
         f"Base model: {fp.get('name')} ({fp.get('model_type')}); LoRA r={lora.r} on {lora.target_modules}"
-        f"{' (merged)' if model.merged else ''}; codes enter as {model.cfg.code_input}. Skeleton tokenizer: "
-        f"{model.vq.num_parts} parts x {model.vq.codebook_size} codes, windows of {model.vq.vq.window} frames, "
-        f"layout {model.vq.layout}.",
+        f"{' (merged)' if model.merged else ''}; {side}",
         "",
         f"Trained on {tr.get('dataset', '?')} ({tr.get('protocol', '?')}); classes ({len(model.classes)}): "
         f"{', '.join(model.classes[:60])}.",

@@ -26,6 +26,7 @@ from ..models.llm_recognizer import (  # noqa: F401  (re-exported: the names thi
     code_token_names,
     hub_id_of,
 )
+from ..models.feature_tokenizer import SkeletonFeatureTokenizer
 from ..models.vq_tokenizer import SkeletonVQTokenizer
 from .base import Method, register_method
 from .base import unwrap as _unwrap
@@ -37,8 +38,9 @@ logger = logging.getLogger(__name__)
 # the training method
 
 
-def check_tokenizer_fits(vq: SkeletonVQTokenizer, data_cfg, bundle, source: str) -> None:
-    """The experiment must prepare inputs exactly as the tokenizer was trained to read them."""
+def check_tokenizer_fits(vq, data_cfg, bundle, source: str) -> None:
+    """The experiment must prepare inputs exactly as the tokenizer (VQ or feature encoder) was trained
+    to read them."""
     from .supervised import preprocessing_of
 
     ours = preprocessing_of(data_cfg)
@@ -49,7 +51,11 @@ def check_tokenizer_fits(vq: SkeletonVQTokenizer, data_cfg, bundle, source: str)
     if vq.channels != bundle.channels:
         diff.append(f"channels: tokenizer {vq.channels} vs data {bundle.channels}")
     if diff:
-        raise ConfigError(f"the VQ tokenizer {source} was trained on other inputs: " + "; ".join(diff))
+        what = "skeleton encoder" if isinstance(vq, SkeletonFeatureTokenizer) else "VQ tokenizer"
+        raise ConfigError(f"the {what} {source} was trained on other inputs: " + "; ".join(diff)
+                          + " (inherit its data section: base: <its config>.yaml)")
+    if isinstance(vq, SkeletonFeatureTokenizer):
+        return
     m = (vq.training_record or {}).get("metrics", {})
     if m.get("codebook_collapsed"):
         logger.warning("the VQ tokenizer %s has a collapsed codebook (lowest part uses %.1f %% of its codes): "
@@ -60,6 +66,12 @@ def check_tokenizer_fits(vq: SkeletonVQTokenizer, data_cfg, bundle, source: str)
 class LlmMethod(Method):
     @classmethod
     def check_config(cls, cfg) -> None:
+        if cfg.llm.code_input == "features":
+            if not cfg.llm.skeleton_encoder:
+                raise ConfigError("config key 'llm.skeleton_encoder' is required with llm.code_input: features: the "
+                                  "folder of a skeleton model trained with method supervised, gap or zeroshot "
+                                  "(for example runs/ucla_ctrgcn_gap/best)")  # fmt: skip
+            return
         if not cfg.llm.vq_tokenizer:
             raise ConfigError("config key 'llm.vq_tokenizer' is required: the folder of a skeleton tokenizer "
                               "trained with method: vq (for example runs/synthetic_vq/last)")  # fmt: skip
@@ -69,13 +81,19 @@ class LlmMethod(Method):
         self.llm_cfg: LlmConfig = self.settings
 
     def build_model(self) -> SkeletonLlm:
-        src = self.llm_cfg.vq_tokenizer
-        vq = SkeletonVQTokenizer.from_pretrained(src)
+        c = self.llm_cfg
+        if c.code_input == "features":
+            src = str(c.skeleton_encoder)
+            vq = SkeletonFeatureTokenizer.from_skeleton_model(src, c.features)
+        else:
+            src = str(c.vq_tokenizer)
+            vq = SkeletonVQTokenizer.from_pretrained(src)
         check_tokenizer_fits(vq, self.cfg.data, self.bundle, src)
-        model = SkeletonLlm.build(self.llm_cfg, self.bundle.classes, vq)
+        model = SkeletonLlm.build(c, self.bundle.classes, vq)
         n = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        logger.info("LLM recognizer: %d trainable parameters; %d code positions per sentence; prompt %d + %d tokens",
-                    n, vq.sentence_length, len(model.prompt.prefix_ids), len(model.prompt.suffix_ids))  # fmt: skip
+        logger.info("LLM recognizer: %d trainable parameters; %d %s positions per sentence; prompt %d + %d tokens",
+                    n, vq.sentence_length, "feature" if c.code_input == "features" else "code",
+                    len(model.prompt.prefix_ids), len(model.prompt.suffix_ids))  # fmt: skip
         return model
 
     def param_groups(self, model: nn.Module) -> list[Any]:

@@ -75,6 +75,7 @@ from .llm_prompt import (
     load_base_lm,
 )
 from .llm_prompt import pad_answers as _pad_answers
+from .feature_tokenizer import FeatureProjector, FeatureTokenSettings, SkeletonFeatureTokenizer
 from .vq_tokenizer import SkeletonVQTokenizer
 
 logger = logging.getLogger(__name__)
@@ -107,7 +108,11 @@ class LlmConfig:
     trust_remote_code: bool = False  # run the model repository's own code (only if you trust it)
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"  # of the frozen base; trainables are fp32
     vq_tokenizer: str | None = None  # folder of a tokenizer trained with method vq (e.g. runs/x_vq/last)
-    code_input: Literal["projection", "tokens"] = "projection"
+    # how the sentence enters the LM: VQ codes through a projection or as new tokens, or continuous
+    # per-part feature tokens of a trained skeleton encoder (skeleton_encoder, features)
+    code_input: Literal["projection", "tokens", "features"] = "projection"
+    skeleton_encoder: str | None = None  # features mode: a skeleton model folder (method supervised/gap/...)
+    features: FeatureTokenSettings = field(default_factory=FeatureTokenSettings)
     lora: LoraSettings = field(default_factory=LoraSettings)
     system_prompt: str = "You recognise human actions from skeleton motion codes."
     user_prompt: str = "Which action do these motion codes show? Answer with the action name.\n{sentence}"
@@ -125,6 +130,7 @@ class LlmConfig:
             raise ConfigError(f"config key 'llm.lora.r' must be >= 1, got {self.lora.r}")
         if self.score_chunk < 1 or self.max_new_tokens < 1:
             raise ConfigError("config keys 'llm.score_chunk' and 'llm.max_new_tokens' must be >= 1")
+        self.features.validate()
 
 
 class CodeEmbedder(nn.Module):
@@ -160,9 +166,11 @@ def code_token_names(vq: SkeletonVQTokenizer) -> list[str]:
 
 
 class SkeletonLlm(nn.Module):
-    """Frozen VQ tokenizer + causal LM with LoRA + code embeddings, and the prompt around them."""
+    """Frozen skeleton tokenizer (VQ codes or encoder features) + causal LM with LoRA + the embedding of
+    the sentence, and the prompt around them."""
 
-    def __init__(self, lm, tokenizer, vq: SkeletonVQTokenizer, cfg: LlmConfig, classes: Sequence[str],
+    def __init__(self, lm, tokenizer, vq: SkeletonVQTokenizer | SkeletonFeatureTokenizer, cfg: LlmConfig,
+                 classes: Sequence[str],
                  fingerprint: dict[str, Any], merged: bool = False, output_vocab: int | None = None):  # fmt: skip
         super().__init__()
         self.cfg, self.tokenizer, self.fingerprint, self.merged = cfg, tokenizer, fingerprint, merged
@@ -170,7 +178,13 @@ class SkeletonLlm(nn.Module):
         # has more (tied) output rows, the code tokens, which an answer never contains
         self.output_vocab = int(output_vocab or lm.get_output_embeddings().weight.shape[0])
         self.training_record: dict[str, Any] = {}
-        self.vq = vq
+        want = SkeletonFeatureTokenizer if cfg.code_input == "features" else SkeletonVQTokenizer
+        if not isinstance(vq, want):
+            raise ConfigError(f"llm.code_input {cfg.code_input!r} reads a {want.__name__}, got {type(vq).__name__}")
+        if cfg.code_input == "features":
+            self.features = vq  # weights under features.encoder.*
+        else:
+            self.vq = vq  # weights under vq.*
         vq.requires_grad_(False)
         vq.eval()
         lm.requires_grad_(False)
@@ -209,9 +223,14 @@ class SkeletonLlm(nn.Module):
                                   "(or use all-linear)") from None  # fmt: skip
         self.lm = lm
         self.prompt: PromptParts = build_prompt(tokenizer, cfg.system_prompt, cfg.user_prompt, name)
-        self.code_embedder = CodeEmbedder(
-            cfg.code_input, vq, vq.sentence_length, embeddings, cfg.token_init_noise
-        )
+        if cfg.code_input == "features":
+            self.code_embedder: nn.Module = FeatureProjector(
+                vq.feature_dim, vq.sentence_length, embeddings, cfg.features.projector
+            )
+        else:
+            self.code_embedder = CodeEmbedder(
+                cfg.code_input, vq, vq.sentence_length, embeddings, cfg.token_init_noise
+            )
         self.code_embedder.to(embeddings.device)
         self.register_buffer(
             "prefix_ids", torch.tensor(self.prompt.prefix_ids, dtype=torch.long), persistent=False
@@ -228,8 +247,14 @@ class SkeletonLlm(nn.Module):
         self.register_load_state_dict_pre_hook(_fill_frozen_base)
 
     # ------------------------------------------------------------------------------------------
+    @property
+    def sentence_tokenizer(self) -> SkeletonVQTokenizer | SkeletonFeatureTokenizer:
+        """The frozen skeleton side: the VQ tokenizer, or the feature tokenizer (``code_input: features``)."""
+        return self.features if self.cfg.code_input == "features" else self.vq
+
     @classmethod
-    def build(cls, cfg: LlmConfig, classes: Sequence[str], vq: SkeletonVQTokenizer) -> SkeletonLlm:
+    def build(cls, cfg: LlmConfig, classes: Sequence[str],
+              vq: SkeletonVQTokenizer | SkeletonFeatureTokenizer) -> SkeletonLlm:  # fmt: skip
         """A fresh recognizer on the configured base model (downloaded or read locally)."""
         lm, tok = load_base_lm(cfg.base_model, cfg.gguf_file, cfg.trust_remote_code, cfg.dtype)
         return cls(lm, tok, vq, cfg, classes, base_fingerprint(lm, cfg.base_model, cfg.gguf_file))
@@ -240,7 +265,7 @@ class SkeletonLlm(nn.Module):
 
     def train(self, mode: bool = True) -> SkeletonLlm:
         super().train(mode)
-        self.vq.eval()  # the tokenizer is frozen: never update its codebooks here
+        self.sentence_tokenizer.eval()  # frozen: never update its codebooks or batch norm statistics here
         return self
 
     @property
@@ -249,7 +274,7 @@ class SkeletonLlm(nn.Module):
 
     @property
     def layout(self) -> str:
-        return self.vq.layout
+        return self.sentence_tokenizer.layout
 
     def set_classes(self, classes: Sequence[str]) -> None:
         """The label set that training and :meth:`label_scores` use by default."""
@@ -272,8 +297,17 @@ class SkeletonLlm(nn.Module):
 
     # ------------------------------------------------------------------------------------------
     # the LM on action sentences
+    def sentence_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, T, V, M) -> what the sentence embedding reads: code indices (N, L) or, in features
+        mode, feature tokens (N, L, D)."""
+        if self.cfg.code_input == "features":
+            return self.features.encode(x)
+        return self.code_indices(x)
+
     def code_indices(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, T, V, M) -> flat code indices (N, L), L = S * M * P, in (window, body, part) order."""
+        if self.cfg.code_input == "features":
+            raise ConfigError("a features-mode recognizer has no codes; use sentence_inputs()")
         with torch.autocast(
             device_type=x.device.type, enabled=False
         ):  # the same codes in training and scoring
@@ -302,7 +336,7 @@ class SkeletonLlm(nn.Module):
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Mean LM loss of the answers (class name + EOS) of a batch (N, C, T, V, M) with labels (N,)."""
-        codes = self.code_indices(x)
+        codes = self.sentence_inputs(x)
         n = codes.shape[0]
         lengths = self.answer_len[labels]  # (N,)
         A = int(lengths.max())
@@ -334,7 +368,7 @@ class SkeletonLlm(nn.Module):
                               f"attention implementation {impl!r} of {self.cfg.base_model} does not take: load the "
                               "base model with attn_implementation='sdpa' or 'eager'")  # fmt: skip
         device = self.prefix_ids.device
-        codes = self.code_indices(x)
+        codes = self.sentence_inputs(x)
         n, T = codes.shape[0], trie.num_nodes
         scores = torch.empty(n, trie.num_labels, device=device)
         prefix = self._prefix_layers()
@@ -394,7 +428,7 @@ class SkeletonLlm(nn.Module):
     @torch.no_grad()
     def generate_ids(self, x: torch.Tensor, max_new_tokens: int | None = None) -> torch.Tensor:
         """Open mode: greedy continuation (N, <= max_new_tokens) of the prompt."""
-        codes = self.code_indices(x)
+        codes = self.sentence_inputs(x)
         n = codes.shape[0]
         prefix = self._embed(self.prefix_ids)[None].expand(n, -1, -1)
         embeds = torch.cat([prefix, self._sentence_embeds(codes)], dim=1)
@@ -412,7 +446,7 @@ class SkeletonLlm(nn.Module):
     def _batches(self, samples: Sequence[Any], batch_size: int):
         device = self.prefix_ids.device
         for start in range(0, len(samples), batch_size):
-            yield self.vq.prepare_inputs(samples[start : start + batch_size]).to(device)
+            yield self.sentence_tokenizer.prepare_inputs(samples[start : start + batch_size]).to(device)
 
     def predict_proba(self, samples: Sequence[Any], labels: Sequence[str] | None = None,
                       batch_size: int = 16) -> np.ndarray:  # fmt: skip
@@ -446,8 +480,10 @@ class SkeletonLlm(nn.Module):
         return texts
 
     def action_sentence(self, sample: Any) -> str:
-        """The readable action sentence of one sample (see :meth:`SkeletonVQTokenizer.render`)."""
-        return self.vq.render(self.vq.tokenize(sample))
+        """The readable action sentence of one sample (see :meth:`SkeletonVQTokenizer.render`; in features
+        mode :meth:`SkeletonFeatureTokenizer.render`, the norm of each token)."""
+        tok = self.sentence_tokenizer
+        return tok.render(tok.tokenize(sample))
 
     def code_text(self, sample: Any) -> str:
         """Tokens mode: the sentence as the text of code tokens that the merged export reads."""
@@ -484,6 +520,7 @@ class SkeletonLlm(nn.Module):
         llm = dataclasses.asdict(self.cfg)
         llm["base_model"] = public_name(llm["base_model"])
         llm["vq_tokenizer"] = public_name(llm["vq_tokenizer"])
+        llm["skeleton_encoder"] = public_name(llm["skeleton_encoder"])
         llm["trust_remote_code"] = False  # only the caller of from_pretrained may enable it
         fingerprint = dict(self.fingerprint, name=public_name(self.fingerprint.get("name")))
         return scrub_local_paths(
@@ -499,7 +536,8 @@ class SkeletonLlm(nn.Module):
                     "prefix": self.prompt.prefix,
                     "suffix": self.prompt.suffix,
                 },
-                "vq": self.vq.folder_config(),
+                **({"features": self.features.folder_config()} if self.cfg.code_input == "features"
+                   else {"vq": self.vq.folder_config()}),
                 "training": self.training_record,
                 "adapter": None if self.merged else ADAPTER_DIR,
                 "llmskel_version": __version__,
@@ -621,7 +659,8 @@ class SkeletonLlm(nn.Module):
         path = resolve_model_folder(str(folder))
         raw, cfg_path = read_folder_config(path, "an llmskel LLM recognizer folder")
         expect_kind(raw, "llm-recognizer", str(cfg_path))  # another kind's folder names its loader
-        missing = sorted({"llm", "vq", "classes", "fingerprint"} - set(raw))
+        side = "features" if isinstance(raw.get("llm"), dict) and raw["llm"].get("code_input") == "features" else "vq"
+        missing = sorted({"llm", side, "classes", "fingerprint"} - set(raw))
         if missing:
             raise CheckpointError(f"{cfg_path}: missing keys {missing}; not a complete LLM recognizer folder")
         names = raw["classes"]
@@ -652,7 +691,10 @@ class SkeletonLlm(nn.Module):
 
             check_remote_code(resolve_llm(name, gguf)[0], trust_remote_code,
                               what=f"{path}: base model")  # fmt: skip
-        vq = SkeletonVQTokenizer.from_folder_config(raw["vq"], source=f"{cfg_path} (vq)")
+        if side == "features":
+            vq = SkeletonFeatureTokenizer.from_folder_config(raw["features"], source=f"{cfg_path} (features)")
+        else:
+            vq = SkeletonVQTokenizer.from_folder_config(raw["vq"], source=f"{cfg_path} (vq)")
         tok = AutoTokenizer.from_pretrained(str(path / "tokenizer"), trust_remote_code=trust_remote_code)
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token
