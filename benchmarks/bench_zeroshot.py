@@ -7,6 +7,13 @@
         bench_zeroshot_ucla: folds=5 zsl_top1_mean=... zsl_top1_std=... label_only_top1_mean=...
             chance=0.5 gzsl_h_mean=... gzsl_oracle_h_mean=... gzsl_val_h_mean=...
         (gzsl_val: calibration chosen on held-out seen samples, no test label; oracle: picked on test)
+    python benchmarks/bench_zeroshot.py llm-folds [--folds 0,1] [--llm-epochs 3] [--out runs/bench_zeroshot]
+        the LLM recognizer on labels it never trained on: per fold, SmolLM2 + LoRA (features mode)
+        reads the fold's zero-shot encoder (trained first when missing; it never saw the unseen
+        classes), trains on the seen classes only, then answers the unseen test samples constrained
+        to the 2 unseen names (ZSL) and all test samples over the 10 names (GZSL), beside the
+        zero-shot method's figures for the same fold and encoder:
+        bench_llm_unseen: folds=... llm_zsl_top1_mean=... zeroshot_zsl_top1_mean=... chance=0.5 ...
     python benchmarks/bench_zeroshot.py utkinect [--model runs/bench_zeroshot/fold0/last]
         the NW-UCLA model classifies UTKinect's 199 segments zero-shot against its 10 class names:
         bench_zeroshot_utkinect: top1=... top5=... label_only_top1=... chance=0.1 ...
@@ -109,6 +116,71 @@ def mode_ucla_folds(args) -> str:
             f"gzsl_h_mean={a[:, 2].mean():.4f} gzsl_oracle_h_mean={a[:, 3].mean():.4f} "
             f"gzsl_val_h_mean={a[:, 6].mean():.4f} "
             f"train_s_per_fold={np.nanmean(a[:, 5]):.0f}")  # fmt: skip
+
+
+def llm_fold(run: Path, epochs: int, extra: list[str]) -> dict[str, float]:
+    """Train the LLM recognizer on a fold's seen classes over its zero-shot encoder; score the unseen."""
+    from llmskel.engine.config import load_experiment
+    from llmskel.engine.data import build_data
+    from llmskel.engine.trainer import training_function
+    from llmskel.methods.base import get_method
+    from llmskel.models.llm_recognizer import SkeletonLlm
+
+    zcfg = load_experiment(str(run / "config.yaml"))
+    zs = get_method("zeroshot")(zcfg, build_data(zcfg.data, seed=zcfg.seed))
+    unseen = list(zs.unseen)
+    seen = [c for c in zs.bundle.classes if c not in unseen]
+    out = run / "llm"
+    if not (out / "last" / "adapter" / "adapter_model.safetensors").is_file():
+        over = ["method=llm", "llm.code_input=features", f"llm.skeleton_encoder={run / 'last'}",
+                "llm.system_prompt=You recognise human actions from skeleton motion features.",
+                f"data.train_classes=[{', '.join(seen)}]", f"output_dir={out}", f"train.epochs={epochs}",
+                "train.batch_size=8", "train.eval_batch_size=16", f"train.eval_every={epochs}", "train.progress=false",
+                "optim.name=adamw", "optim.lr=0.001", "optim.weight_decay=0.0", "optim.warmup_epochs=0.5",
+                "optim.min_lr=0.0", "optim.clip_grad_norm=1.0", *extra]  # fmt: skip
+        t0 = time.perf_counter()
+        training_function(load_experiment(str(run / "config.yaml"), over))
+        (out / "train_seconds.txt").write_text(f"{time.perf_counter() - t0:.1f}\n")
+    model = SkeletonLlm.from_pretrained(out / "last")
+    ds = zs.bundle.test.dataset
+    samples = [ds.get(i) for i in range(len(ds))]
+    names = [s.label_name for s in samples]
+    is_unseen = np.array([n in unseen for n in names])
+    unseen_samples = [s for s, u in zip(samples, is_unseen) if u]
+    p = model.predict_proba(unseen_samples, labels=unseen)
+    zsl = float((p.argmax(1) == np.array([unseen.index(s.label_name) for s in unseen_samples])).mean())
+    every = list(zs.bundle.classes)
+    q = model.predict_proba(samples, labels=every).argmax(1)
+    hit = q == np.array([every.index(n) for n in names])
+    acc_s, acc_u = float(hit[~is_unseen].mean()), float(hit[is_unseen].mean())
+    h = 2 * acc_s * acc_u / (acc_s + acc_u) if acc_s + acc_u else 0.0
+    m = json.loads((run / "metrics.json").read_text())
+    return {"unseen": unseen, "llm_zsl": zsl, "llm_gzsl_seen": acc_s, "llm_gzsl_unseen": acc_u, "llm_gzsl_h": h,
+            "zs_zsl": m["zsl_top1"], "zs_gzsl_h": m["gzsl_h"], "zs_gzsl_val_h": m.get("gzsl_val_h", float("nan")),
+            "n_unseen": int(is_unseen.sum()),
+            "train_s": float((out / "train_seconds.txt").read_text()) if (out / "train_seconds.txt").is_file()
+            else float("nan")}  # fmt: skip
+
+
+def mode_llm_folds(args) -> str:
+    folds = [int(f) for f in args.folds.split(",")]
+    rows = []
+    for k in folds:
+        run = train_fold(k, Path(args.out), args.epochs, args.override)
+        r = llm_fold(run, args.llm_epochs, args.llm_override)
+        rows.append(r)
+        print(f"  fold {k}: unseen {r['unseen']} ({r['n_unseen']} test samples): LLM zsl_top1={r['llm_zsl']:.4f} "
+              f"gzsl seen={r['llm_gzsl_seen']:.4f} unseen={r['llm_gzsl_unseen']:.4f} h={r['llm_gzsl_h']:.4f} | "
+              f"zero-shot method zsl_top1={r['zs_zsl']:.4f} gzsl_h={r['zs_gzsl_h']:.4f} "
+              f"val_h={r['zs_gzsl_val_h']:.4f} | llm train_s={r['train_s']:.0f}", file=sys.stderr)  # fmt: skip
+
+    def mean(key: str) -> float:
+        return float(np.mean([r[key] for r in rows]))
+
+    return (f"bench_llm_unseen: folds={len(folds)} llm_zsl_top1_mean={mean('llm_zsl'):.4f} "
+            f"zeroshot_zsl_top1_mean={mean('zs_zsl'):.4f} chance=0.5 llm_gzsl_h_mean={mean('llm_gzsl_h'):.4f} "
+            f"llm_gzsl_unseen_mean={mean('llm_gzsl_unseen'):.4f} zeroshot_gzsl_h_mean={mean('zs_gzsl_h'):.4f} "
+            f"llm_epochs={args.llm_epochs} llm_train_s_per_fold={mean('train_s'):.0f}")  # fmt: skip
 
 
 def _model(args):
@@ -217,7 +289,9 @@ def mode_fewshot(args) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("mode", choices=["ucla-folds", "utkinect", "latency", "fewshot"])
+    p.add_argument("mode", choices=["ucla-folds", "llm-folds", "utkinect", "latency", "fewshot"])
+    p.add_argument("--llm-epochs", type=int, default=3, help="llm-folds: epochs of the LLM recognizer")
+    p.add_argument("--llm-override", action="append", default=[], help="llm-folds: extra LLM config override")
     p.add_argument("--folds", default="0,1,2,3,4")
     p.add_argument(
         "--epochs", type=int, default=None, help="override train.epochs of configs/ucla_zeroshot.yaml"
@@ -246,7 +320,7 @@ def main() -> int:
     if args.mode != "latency" and not DATA.is_dir():
         print(f"bench_zeroshot: skipped, no real data at {DATA}", file=sys.stderr)
         return 0
-    fn = {"ucla-folds": mode_ucla_folds, "utkinect": mode_utkinect, "latency": mode_latency,
+    fn = {"ucla-folds": mode_ucla_folds, "llm-folds": mode_llm_folds, "utkinect": mode_utkinect, "latency": mode_latency,
           "fewshot": mode_fewshot}[args.mode]  # fmt: skip
     print(fn(args))
     return 0

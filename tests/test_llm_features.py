@@ -241,3 +241,19 @@ def test_training_through_the_engine_and_recognize(root, tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out["results"][0]["label"] in ("clap", "jump")
     assert out["results"][0]["sentence"].startswith("<features>")
+
+
+def test_int8_scoring_stays_close_to_fp32_and_is_not_saved(root, tmp_path):
+    m = make(root).eval()
+    x = inputs(6)
+    labels = ["clap", "wave right hand", "wave left hand", "jump up"]
+    exact = m.label_scores(x, labels)
+    q = m.quantize_int8()
+    assert q is m and m.quantized and m.merged
+    assert any("quantized" in type(mod).__module__ for mod in m.lm.modules())  # int8 linear layers
+    approx = m.label_scores(x, labels)
+    assert approx.shape == exact.shape and torch.isfinite(approx).all()
+    assert float((approx - exact).abs().max()) < 0.05 * float(exact.abs().max())
+    assert not torch.equal(approx, exact)
+    with pytest.raises(ConfigError, match="inference only"):
+        m.save_pretrained(tmp_path / "q")

@@ -2,8 +2,9 @@
 
 The model, its saved folder and constrained scoring are :mod:`llmskel.models.llm_recognizer`
 (:class:`~llmskel.models.llm_recognizer.SkeletonLlm`); this module trains it: a frozen VQ skeleton
-tokenizer writes the action sentences, LoRA adapters and the code embeddings learn to answer with
-the class name.
+tokenizer (``llm.vq_tokenizer``) or a frozen trained skeleton encoder (``llm.code_input: features``,
+``llm.skeleton_encoder``) writes the action sentences, LoRA adapters and the code embeddings (or the
+feature projector) learn to answer with the class name.
 """
 
 from __future__ import annotations

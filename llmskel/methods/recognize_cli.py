@@ -32,6 +32,8 @@ def cmd_recognize(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     model = SkeletonLlm.from_pretrained(args.model, base_model=args.base_model, gguf_file=args.gguf_file,
                                         force_base=args.force_base, trust_remote_code=args.trust_remote_code)  # fmt: skip
+    if args.int8:
+        model.quantize_int8()
     timing = {"load_s": time.perf_counter() - t0}
     t0 = time.perf_counter()
     samples, names = [], []
@@ -100,6 +102,9 @@ def register(sub) -> None:
         action="store_true",
         help="allow the base model's own Python code (auto_map) to run; only for a source you trust",
     )
+    p.add_argument("--int8", action="store_true",
+                   help="CPU speed-up: score with the LM's linear layers in int8 (dynamic quantisation; "
+                        "scores change slightly, see benchmarks/RESULTS.md)")  # fmt: skip
     p.add_argument("--show-sentence", action="store_true", help="print each input's action sentence")
     p.add_argument("--timing", action="store_true",
                    help="print the time of model load, reading, tokenizing and scoring on stderr")  # fmt: skip

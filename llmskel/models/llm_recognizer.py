@@ -6,7 +6,8 @@ folder loads into (:class:`SkeletonLlm`).
 The mode of "LLMs are Good Action Recognizers" (Qu et al., CVPR 2024), written for llmskel:
 
 1. a trained skeleton tokenizer (:mod:`llmskel.models.vq_tokenizer`, ``method: vq``) turns a
-   sequence into an action sentence of S x M x P codes (windows x bodies x parts), frozen here;
+   sequence into an action sentence of S x M x P codes (windows x bodies x parts), frozen here; or,
+   in features mode, a trained skeleton encoder writes continuous per-part feature tokens;
 2. the codes enter a causal LM inside an instruction (:mod:`llmskel.models.llm_prompt`): the chat
    template's system message and request, the sentence, then the assistant turn;
 3. LoRA adapters (peft) and the code embeddings are trained with the LM loss on the answer tokens
@@ -19,7 +20,13 @@ The mode of "LLMs are Good Action Recognizers" (Qu et al., CVPR 2024), written f
    instead, which can help for label sets of very different lengths that the model never saw. An
    open mode generates free text (greedy) for actions outside the label set.
 
-How codes enter the LM (``llm.code_input``)
+How the sentence enters the LM (``llm.code_input``)
+    * ``features``: no codes at all. A trained skeleton model (``llm.skeleton_encoder``: a folder of
+      ``method: supervised``, ``gap`` or ``zeroshot``) is frozen and its last feature map pooled into
+      per-window, per-part feature tokens (:mod:`llmskel.models.feature_tokenizer`: 7 tokens with
+      one window and the parts global, head, hand, arm, hip, leg, foot), which a small MLP projects
+      into the LM's embedding space (``configs/ucla_llm_features.yaml``). This keeps what the
+      encoder learned, which the codes lose; the folder stores the encoder under ``features``.
     * ``projection`` (default): a trainable table of code vectors, initialised from the tokenizer's
       codebooks, a linear map into the LM's embedding space (scaled to the LM's embedding statistics)
       and a learned embedding per sentence slot. The base vocabulary and its (often tied) output
@@ -174,6 +181,7 @@ class SkeletonLlm(nn.Module):
                  fingerprint: dict[str, Any], merged: bool = False, output_vocab: int | None = None):  # fmt: skip
         super().__init__()
         self.cfg, self.tokenizer, self.fingerprint, self.merged = cfg, tokenizer, fingerprint, merged
+        self.quantized = False  # quantize_int8(): an inference-only copy, never saved
         # answers are scored over the base model's output vocabulary only: a merged tokens-mode export
         # has more (tied) output rows, the code tokens, which an answer never contains
         self.output_vocab = int(output_vocab or lm.get_output_embeddings().weight.shape[0])
@@ -493,6 +501,25 @@ class SkeletonLlm(nn.Module):
         idx = self.code_indices(self.vq.prepare_inputs([sample]).to(self.prefix_ids.device))[0]
         return "".join(names[int(i)] for i in idx)
 
+    def quantize_int8(self) -> SkeletonLlm:
+        """CPU inference: fold the LoRA weights into the base model and store every linear layer of the
+        LM as int8 (PyTorch dynamic quantisation, weights per output channel, activations per batch).
+        In place; returns self. Scores are no longer exact (benchmarks/RESULTS.md gives the speed and
+        the accuracy on NW-UCLA); the model can no longer train or be saved (load the folder again)."""
+        if self.quantized:
+            return self
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+        self.merge_and_unload()
+        with warnings.catch_warnings():  # torch.ao.quantization announces its move to torchao
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.filterwarnings("ignore", message=".*quantiz.*deprecated", category=UserWarning)
+            self.lm = quantize_dynamic(self.lm.float().eval(), {nn.Linear: per_channel_dynamic_qconfig},
+                                       dtype=torch.qint8)  # fmt: skip
+        self.quantized = True
+        return self.eval()
+
     # ------------------------------------------------------------------------------------------
     # merging and folders
     def merge_and_unload(self) -> SkeletonLlm:
@@ -617,6 +644,9 @@ class SkeletonLlm(nn.Module):
     def save_pretrained(self, folder: str | os.PathLike, training: dict[str, Any] | None = None) -> Path:
         from safetensors.torch import save_file
 
+        if self.quantized:
+            raise ConfigError("an int8-quantised recognizer is for inference only and is not saved; save the "
+                              "model before quantize_int8(), or load its folder again")  # fmt: skip
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         if training is not None:
