@@ -9,7 +9,9 @@ six parts: 24 codes) with the ten NW-UCLA class names as answers; the skeleton t
 (speed does not depend on which codes come out). ``--code-input features`` reads 7 feature tokens
 of a CTR-GCN instead (``configs/ucla_llm_features.yaml``: random weights, or ``--encoder FOLDER``).
 ``--compare-int8 R`` times exact fp32 scoring against :meth:`SkeletonLlm.quantize_int8` (10 labels x
-``--score-batch`` sequences, and 1 sequence x 100 labels; R repeats each). Prints one line:
+``--score-batch`` sequences, and 1 sequence x 100 labels; R repeats each). ``--model DIR --data SPEC``
+scores a trained recognizer on a real test split, exact and int8: accuracy and sequences/s over the
+whole split (``bench_llm_real: ...``). Otherwise prints one line:
 
     bench_llm: base=... trainable_params=N train_tokens_s=X train_step_s=X score_samples_s=X peak_mem_mb=X ...
 
@@ -25,6 +27,7 @@ import resource
 import statistics
 import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -140,7 +143,10 @@ def compare_int8(model, args, name: str) -> None:
             else:
                 r[f"{key}_max_abs_diff"] = float((out - exact[key]).abs().max())
                 r[f"{key}_top1_agree"] = float((out.argmax(-1) == exact[key].argmax(-1)).float().mean())
-            times = [_timed2(lambda: model.label_scores(x, labels)) for _ in range(args.compare_int8)]
+            times = [
+                _timed2(lambda x=x, labels=labels: model.label_scores(x, labels))
+                for _ in range(args.compare_int8)
+            ]
             r[f"{key}_med"] = statistics.median(w for w, _ in times)
             r[f"{key}_min"] = min(w for w, _ in times)
         res[mode] = r
@@ -155,6 +161,37 @@ def compare_int8(model, args, name: str) -> None:
           f"threads={torch.get_num_threads()}")  # fmt: skip
 
 
+def real_split(args) -> int:
+    """A trained recognizer on a real test split: top-1 and sequences/s, exact fp32 then int8."""
+    import numpy as np
+
+    from llmskel.engine.commands import data_config_from_spec, load_split
+    from llmskel.models.llm_recognizer import SkeletonLlm
+
+    t0 = time.perf_counter()
+    model = SkeletonLlm.from_pretrained(args.model)
+    load_s = time.perf_counter() - t0
+    ds = load_split(data_config_from_spec(args.data, args.protocol), "test")
+    samples = [ds.get(i) for i in range(len(ds))]
+    if args.limit:
+        samples = samples[: args.limit]
+    y = np.array([model.classes.index(s.label_name) for s in samples])
+    parts = []
+    for mode in ("fp32", "int8"):
+        if mode == "int8":
+            model.quantize_int8()
+        model.predict_proba(samples[: args.score_batch], batch_size=args.score_batch)  # warm-up
+        w0, c0 = time.perf_counter(), time.process_time()
+        p = model.predict_proba(samples, batch_size=args.score_batch)
+        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        acc = float((p.argmax(1) == y).mean())
+        parts.append(f"{mode}: top1={acc:.4f} samples_s={len(samples) / wall:.2f} cpu_s={cpu:.1f}")
+    print(f"bench_llm_real: model={Path(args.model).name} data={args.data.split(':')[0]} samples={len(samples)} "
+          f"labels={len(model.classes)} batch={args.score_batch} load_s={load_s:.1f} " + " | ".join(parts)
+          + f" threads={torch.get_num_threads()}")  # fmt: skip
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--base", default="SmolLM2-135M-Instruct", help="causal LM: Hub id, folder, .gguf file")
@@ -165,7 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--window", type=int, default=16)
     p.add_argument("--grouping", choices=["parts", "body"], default="parts")
     p.add_argument("--code-input", choices=["projection", "tokens", "features"], default="projection")
-    p.add_argument("--encoder", help="features mode: a trained skeleton model folder (default: random CTR-GCN)")
+    p.add_argument(
+        "--encoder", help="features mode: a trained skeleton model folder (default: random CTR-GCN)"
+    )
     p.add_argument("--compare-int8", type=int, default=0, metavar="R",
                    help="fp32 vs int8 scoring, R repeats each (10 labels x --score-batch, 1 x 100 labels)")  # fmt: skip
     p.add_argument("--target-modules", default="q_proj,k_proj,v_proj,o_proj", help="comma list or all-linear")
@@ -178,9 +217,17 @@ def main(argv: list[str] | None = None) -> int:
         "--score-batch", type=int, default=16, help="sequences per scoring call in --compare-scoring"
     )
     p.add_argument("--no-train", action="store_true", help="skip the training steps")
+    p.add_argument("--model", help="a trained recognizer folder: score --data's test split (fp32 and int8)")
+    p.add_argument("--data", help="with --model: DATASET:ROOT, as llmskel eval takes it")
+    p.add_argument("--protocol", default=None)
+    p.add_argument("--limit", type=int, default=0, help="with --model: the first N test samples only")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.model:
+        if not args.data:
+            p.error("--model needs --data DATASET:ROOT")
+        return real_split(args)
 
     from llmskel.methods.llm_recognizer import LlmConfig, LoraSettings, SkeletonLlm
     from llmskel.models.vq_tokenizer import SkeletonVQTokenizer, VQConfig

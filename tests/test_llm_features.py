@@ -147,7 +147,9 @@ def test_saved_folder_reloads_to_identical_scores_without_the_encoder_folder(roo
     cfg = LlmConfig(base_model=str(root / "lm"), code_input="features", skeleton_encoder=str(src),
                     lora=LoraSettings(r=4, alpha=8.0, dropout=0.0, init_weights=False))  # fmt: skip
     torch.manual_seed(0)
-    m = SkeletonLlm.build(cfg, CLASSES, SkeletonFeatureTokenizer.from_skeleton_model(str(src), cfg.features)).eval()
+    m = SkeletonLlm.build(
+        cfg, CLASSES, SkeletonFeatureTokenizer.from_skeleton_model(str(src), cfg.features)
+    ).eval()
     x = inputs(2)
     before = m.label_scores(x)
     folder = m.save_pretrained(tmp_path / "rec", training={"name": "t", "metrics": {"test_top1": 0.5}})
@@ -186,7 +188,9 @@ def test_a_vq_tokenizer_in_features_mode_is_refused(root):
     from llmskel.models.vq_tokenizer import SkeletonVQTokenizer, VQConfig
 
     pre = preprocessing_of(DataConfig(num_frames=16, num_bodies=1))
-    vq = SkeletonVQTokenizer(VQConfig(window=4, codebook_size=8, code_dim=4, hidden_dim=16), "ntu25", 3, 16, 1, pre)
+    vq = SkeletonVQTokenizer(
+        VQConfig(window=4, codebook_size=8, code_dim=4, hidden_dim=16), "ntu25", 3, 16, 1, pre
+    )
     cfg = LlmConfig(base_model=str(root / "lm"), code_input="features", lora=LoraSettings(r=2))
     with pytest.raises(ConfigError, match="reads a SkeletonFeatureTokenizer"):
         SkeletonLlm.build(cfg, CLASSES, vq)
@@ -228,8 +232,12 @@ def test_training_through_the_engine_and_recognize(root, tmp_path, capsys):
     # an experiment that prepares inputs differently from the encoder's training is refused
     with pytest.raises(ConfigError, match=r"skeleton encoder .* trained on other inputs: data.num_frames: "
                                           r"tokenizer 16 vs experiment 20"):  # fmt: skip
-        training_function(load_experiment(None, [*common, "data.num_frames=20", f"output_dir={tmp_path / 'x'}"]))
-    res = training_function(load_experiment(None, [*common, "train.epochs=2", f"output_dir={tmp_path / 'r'}"]))
+        training_function(
+            load_experiment(None, [*common, "data.num_frames=20", f"output_dir={tmp_path / 'x'}"])
+        )
+    res = training_function(
+        load_experiment(None, [*common, "train.epochs=2", f"output_dir={tmp_path / 'r'}"])
+    )
     assert res["steps"] == 6 and 0.0 <= res["test_top1"] <= 1.0
     folder = tmp_path / "r" / "last"
     back = SkeletonLlm.from_pretrained(folder)

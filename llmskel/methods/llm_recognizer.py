@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..models.feature_tokenizer import SkeletonFeatureTokenizer
 from ..models.llm_recognizer import (  # noqa: F401  (re-exported: the names this module always had)
     ADAPTER_DIR,
     FOLDER_TYPE,
@@ -27,7 +28,6 @@ from ..models.llm_recognizer import (  # noqa: F401  (re-exported: the names thi
     code_token_names,
     hub_id_of,
 )
-from ..models.feature_tokenizer import SkeletonFeatureTokenizer
 from ..models.vq_tokenizer import SkeletonVQTokenizer
 from .base import Method, register_method
 from .base import unwrap as _unwrap
@@ -53,8 +53,11 @@ def check_tokenizer_fits(vq, data_cfg, bundle, source: str) -> None:
         diff.append(f"channels: tokenizer {vq.channels} vs data {bundle.channels}")
     if diff:
         what = "skeleton encoder" if isinstance(vq, SkeletonFeatureTokenizer) else "VQ tokenizer"
-        raise ConfigError(f"the {what} {source} was trained on other inputs: " + "; ".join(diff)
-                          + " (inherit its data section: base: <its config>.yaml)")
+        raise ConfigError(
+            f"the {what} {source} was trained on other inputs: "
+            + "; ".join(diff)
+            + " (inherit its data section: base: <its config>.yaml)"
+        )
     if isinstance(vq, SkeletonFeatureTokenizer):
         return
     m = (vq.training_record or {}).get("metrics", {})

@@ -49,7 +49,9 @@ class FeatureTokenSettings:
         from ..data.layouts import PART_NAMES
 
         if not self.parts:
-            raise ConfigError("config key 'llm.features.parts' must name at least one part (global, head, ...)")
+            raise ConfigError(
+                "config key 'llm.features.parts' must name at least one part (global, head, ...)"
+            )
         bad = sorted(set(self.parts) - {GLOBAL, *PART_NAMES})
         if bad:
             raise ConfigError(f"config key 'llm.features.parts' has unknown parts {bad}; valid: "
@@ -57,7 +59,9 @@ class FeatureTokenSettings:
         if len(set(self.parts)) != len(self.parts):
             raise ConfigError(f"config key 'llm.features.parts' names a part twice: {self.parts}")
         if self.projector not in ("mlp", "linear"):
-            raise ConfigError(f"config key 'llm.features.projector' must be mlp or linear, got {self.projector!r}")
+            raise ConfigError(
+                f"config key 'llm.features.projector' must be mlp or linear, got {self.projector!r}"
+            )
 
 
 def part_pool(layout: str, parts: Sequence[str]) -> torch.Tensor:
@@ -70,7 +74,9 @@ def part_pool(layout: str, parts: Sequence[str]) -> torch.Tensor:
     for i, name in enumerate(parts):
         joints = list(range(v)) if name == GLOBAL else sorted(lay.parts.get(name, ()))
         if not joints:
-            raise ConfigError(f"layout {lay.name!r} has no joints for part {name!r}; drop it from llm.features.parts")
+            raise ConfigError(
+                f"layout {lay.name!r} has no joints for part {name!r}; drop it from llm.features.parts"
+            )
         pool[i, joints] = 1.0 / len(joints)
     return pool
 
@@ -80,8 +86,8 @@ class SkeletonFeatureTokenizer(nn.Module):
 
     def __init__(self, encoder_config: dict[str, Any], settings: FeatureTokenSettings):
         super().__init__()
-        from .skeleton_model import SkeletonModelConfig
         from .registry import create_model
+        from .skeleton_model import SkeletonModelConfig
 
         settings.validate()
         cfg = SkeletonModelConfig.from_json_dict(dict(encoder_config), source="features.encoder")
@@ -184,7 +190,9 @@ class SkeletonFeatureTokenizer(nn.Module):
 
         if not isinstance(d, dict) or d.get("type") != FOLDER_TYPE:
             got = d.get("type") if isinstance(d, dict) else type(d).__name__
-            raise CheckpointError(f"{source}: not a feature tokenizer (type {got!r}, expected {FOLDER_TYPE!r})")
+            raise CheckpointError(
+                f"{source}: not a feature tokenizer (type {got!r}, expected {FOLDER_TYPE!r})"
+            )
         unknown = sorted(set(d) - {"type", "settings", "encoder", "llmskel_version"})
         missing = sorted({"settings", "encoder"} - set(d))
         if unknown or missing:
@@ -203,14 +211,18 @@ class SkeletonFeatureTokenizer(nn.Module):
         except CheckpointError:
             raise
         except (ConfigError, TypeError, ValueError, KeyError) as e:
-            raise CheckpointError(f"{source}: the encoder config does not build: {' '.join(str(e).split())}") from None
+            raise CheckpointError(
+                f"{source}: the encoder config does not build: {' '.join(str(e).split())}"
+            ) from None
 
 
 def _encoder_record(cfg: dict[str, Any]) -> dict[str, Any]:
     """The skeleton model config kept with the tokenizer: what builds and feeds the encoder, plus a
     short record of its training (no heads, no text side, no history)."""
     training = cfg.get("training") or {}
-    keep = {k: training[k] for k in ("name", "dataset", "protocol", "method", "metrics", "seed") if k in training}
+    keep = {
+        k: training[k] for k in ("name", "dataset", "protocol", "method", "metrics", "seed") if k in training
+    }
     return {
         "model": dict(cfg["model"]),
         "classes": list(cfg["classes"]),
@@ -227,7 +239,9 @@ class FeatureProjector(nn.Module):
     The output starts with the LM's per-dimension embedding mean and spread, so the first steps see
     inputs of the scale the LM was trained on."""
 
-    def __init__(self, feature_dim: int, sentence_length: int, lm_embeddings: torch.Tensor, kind: str = "mlp"):
+    def __init__(
+        self, feature_dim: int, sentence_length: int, lm_embeddings: torch.Tensor, kind: str = "mlp"
+    ):
         super().__init__()
         emb = lm_embeddings.detach().float()
         mean, std = emb.mean(0), emb.std(0)  # (H,)

@@ -72,6 +72,7 @@ from torch import nn
 from .. import __version__, jsonio
 from ..config import bounded, from_dict
 from ..errors import CheckpointError, ConfigError
+from .feature_tokenizer import FeatureProjector, FeatureTokenSettings, SkeletonFeatureTokenizer
 from .llm_prompt import (
     AnswerTrie,
     PromptParts,
@@ -82,7 +83,6 @@ from .llm_prompt import (
     load_base_lm,
 )
 from .llm_prompt import pad_answers as _pad_answers
-from .feature_tokenizer import FeatureProjector, FeatureTokenSettings, SkeletonFeatureTokenizer
 from .vq_tokenizer import SkeletonVQTokenizer
 
 logger = logging.getLogger(__name__)
@@ -188,7 +188,9 @@ class SkeletonLlm(nn.Module):
         self.training_record: dict[str, Any] = {}
         want = SkeletonFeatureTokenizer if cfg.code_input == "features" else SkeletonVQTokenizer
         if not isinstance(vq, want):
-            raise ConfigError(f"llm.code_input {cfg.code_input!r} reads a {want.__name__}, got {type(vq).__name__}")
+            raise ConfigError(
+                f"llm.code_input {cfg.code_input!r} reads a {want.__name__}, got {type(vq).__name__}"
+            )
         if cfg.code_input == "features":
             self.features = vq  # weights under features.encoder.*
         else:
@@ -563,8 +565,11 @@ class SkeletonLlm(nn.Module):
                     "prefix": self.prompt.prefix,
                     "suffix": self.prompt.suffix,
                 },
-                **({"features": self.features.folder_config()} if self.cfg.code_input == "features"
-                   else {"vq": self.vq.folder_config()}),
+                **(
+                    {"features": self.features.folder_config()}
+                    if self.cfg.code_input == "features"
+                    else {"vq": self.vq.folder_config()}
+                ),
                 "training": self.training_record,
                 "adapter": None if self.merged else ADAPTER_DIR,
                 "llmskel_version": __version__,
@@ -689,7 +694,11 @@ class SkeletonLlm(nn.Module):
         path = resolve_model_folder(str(folder))
         raw, cfg_path = read_folder_config(path, "an llmskel LLM recognizer folder")
         expect_kind(raw, "llm-recognizer", str(cfg_path))  # another kind's folder names its loader
-        side = "features" if isinstance(raw.get("llm"), dict) and raw["llm"].get("code_input") == "features" else "vq"
+        side = (
+            "features"
+            if isinstance(raw.get("llm"), dict) and raw["llm"].get("code_input") == "features"
+            else "vq"
+        )
         missing = sorted({"llm", side, "classes", "fingerprint"} - set(raw))
         if missing:
             raise CheckpointError(f"{cfg_path}: missing keys {missing}; not a complete LLM recognizer folder")
