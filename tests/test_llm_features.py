@@ -166,6 +166,8 @@ def test_saved_folder_reloads_to_identical_scores_without_the_encoder_folder(roo
     pred = back.predict([sample], labels=["clap", "jump"])[0]
     assert pred.label in ("clap", "jump")
     assert back.action_sentence(sample).startswith("<features> [t0] global:")
+    texts = back.generate([sample, sample], max_new_tokens=3)  # open mode: free text, any action name
+    assert len(texts) == 2 and all(isinstance(t, str) for t in texts) and texts[0] == texts[1]
 
 
 def test_folder_with_broken_feature_config_is_refused_by_name(root, tmp_path):

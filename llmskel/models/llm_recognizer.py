@@ -517,7 +517,10 @@ class SkeletonLlm(nn.Module):
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.simplefilter("ignore", FutureWarning)
             warnings.filterwarnings("ignore", message=".*quantiz.*deprecated", category=UserWarning)
-            self.lm = quantize_dynamic(self.lm.float().eval(), {nn.Linear: per_channel_dynamic_qconfig},
+            for t in [*self.lm.parameters(), *self.lm.buffers()]:  # (a GGUF-loaded model refuses .float())
+                if t.is_floating_point() and t.dtype != torch.float32:
+                    t.data = t.data.float()
+            self.lm = quantize_dynamic(self.lm.eval(), {nn.Linear: per_channel_dynamic_qconfig},
                                        dtype=torch.qint8)  # fmt: skip
         self.quantized = True
         return self.eval()
