@@ -801,13 +801,9 @@ def _fill_frozen_base(module: SkeletonLlm, state_dict, prefix, local_metadata, s
 def _save_plain_lm(lm, folder: Path):
     """``save_pretrained`` of a causal LM, also one loaded from GGUF (which transformers refuses to
     serialise as is): rebuilt from its config without the quantisation entry."""
-    from transformers import AutoModelForCausalLM
+    from ..text.describe import plain_causal_lm
 
-    cfg = lm.config.__class__.from_dict(lm.config.to_dict())
-    if hasattr(cfg, "quantization_config"):
-        del cfg.quantization_config
-    plain = AutoModelForCausalLM.from_config(cfg, dtype=lm.dtype)
-    plain.load_state_dict(lm.state_dict())
+    plain = plain_causal_lm(lm)
     plain.save_pretrained(folder)
     return plain
 

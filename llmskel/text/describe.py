@@ -103,6 +103,11 @@ def load_causal_lm(
     check_remote_code(path, trust_remote_code, what="language model")
     kw: dict = {"gguf_file": gguf} if gguf else {}
     kw["trust_remote_code"] = bool(trust_remote_code)
+    cache = gguf_cache_folder(path, gguf, dtype) if gguf else None
+    if cache is not None and (cache / "model.safetensors").is_file():
+        hit = _load_gguf_cache(cache, dtype)
+        if hit is not None:
+            return hit
     try:
         tok = AutoTokenizer.from_pretrained(path, **kw)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kw)
@@ -123,7 +128,101 @@ def load_causal_lm(
             f"language model {name!r}: the tokenizer has no pad, eos or unk token to pad batches with"
         )
     model.eval()
+    if cache is not None:
+        _write_gguf_cache(cache, model, tok)
     return model, tok
+
+
+# ----------------------------------------------------------------------------------------------
+# GGUF: the dequantised weights, cached
+#
+# transformers dequantises a GGUF file tensor by tensor in Python: 24-35 s for SmolLM2-135M on this
+# 2-core CPU, on every load. The first load writes the dequantised model and its tokenizer to
+# ``<LLMSKEL_CACHE>/gguf/<sha256 of the file>-<dtype>/`` (safetensors; about 540 MB for SmolLM2 in
+# float32), later loads read that folder (under a second). ``LLMSKEL_GGUF_CACHE=0`` (or
+# ``LLMSKEL_CACHE=off``) turns it off. The folder is keyed by the file's content, so a changed file
+# is never served stale; the model that comes back is the one the GGUF load gives (same weights,
+# same config, hence the same base fingerprint for saved LoRA adapters).
+
+
+def gguf_cache_folder(path: str, gguf: str, dtype: torch.dtype) -> Path | None:
+    """The cache folder of a local GGUF file, or None (cache off, not a local file)."""
+    from .cache import cache_disabled, cache_root
+
+    if cache_disabled() or os.environ.get("LLMSKEL_GGUF_CACHE", "1").lower() in ("0", "off", "false", "no"):
+        return None
+    f = Path(path) / gguf
+    if not f.is_file():
+        return None  # a Hub repository: transformers keeps its own download cache
+    import hashlib
+
+    h = hashlib.sha256()
+    try:
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 22), b""):
+                h.update(chunk)
+    except OSError:
+        return None
+    return cache_root() / "gguf" / f"{h.hexdigest()[:32]}-{str(dtype).replace('torch.', '')}"
+
+
+def _load_gguf_cache(folder: Path, dtype: torch.dtype):
+    """(model, tokenizer) from a cache folder written by :func:`_write_gguf_cache`; None when it cannot
+    be read (then the GGUF file is loaded again and the folder rewritten)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ..trust import check_remote_code
+
+    try:
+        check_remote_code(folder, False, what=f"cached language model {folder}")
+        tok = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype, trust_remote_code=False,
+                                                     local_files_only=True)  # fmt: skip
+    except Exception as e:  # a damaged cache entry is not the user's problem: load the GGUF file
+        logger.warning("ignoring the cached dequantised model %s (%s); loading the GGUF file", folder,
+                       " ".join(str(e).split())[:200])  # fmt: skip
+        return None
+    model.config.architectures = None  # as a GGUF load leaves it: the same config, the same fingerprint
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
+    return model.eval(), tok
+
+
+def plain_causal_lm(lm):
+    """The same causal LM rebuilt from its config without a quantisation entry (transformers refuses
+    to ``save_pretrained`` a model loaded from GGUF as it is), holding the same weights."""
+    from transformers import AutoModelForCausalLM
+
+    cfg = lm.config.__class__.from_dict(lm.config.to_dict())
+    if hasattr(cfg, "quantization_config"):
+        del cfg.quantization_config
+    plain = AutoModelForCausalLM.from_config(cfg, dtype=lm.dtype)
+    plain.load_state_dict(lm.state_dict())
+    return plain
+
+
+def _write_gguf_cache(folder: Path, model, tok) -> None:
+    """Save the dequantised model and tokenizer (written aside, then renamed into place)."""
+    import shutil
+    import tempfile
+
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        plain_causal_lm(model).save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        try:
+            tmp.rename(folder)
+        except OSError:  # another process wrote it first
+            shutil.rmtree(tmp, ignore_errors=True)
+        logger.info(
+            "cached the dequantised GGUF model at %s (set LLMSKEL_GGUF_CACHE=0 to turn this off)", folder
+        )
+    except Exception as e:  # a read-only or full disk must not fail the load itself
+        logger.warning(
+            "could not cache the dequantised GGUF model at %s: %s", folder, " ".join(str(e).split())[:200]
+        )
+        shutil.rmtree(locals().get("tmp", folder / "__none__"), ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------------------------
