@@ -141,8 +141,10 @@ def llm_fold(run: Path, epochs: int, extra: list[str]) -> dict[str, float]:
         t0 = time.perf_counter()
         training_function(load_experiment(str(run / "config.yaml"), over))
         (out / "train_seconds.txt").write_text(f"{time.perf_counter() - t0:.1f}\n")
+    from llmskel.engine.commands import load_split
+
     model = SkeletonLlm.from_pretrained(out / "last")
-    ds = zs.bundle.test.dataset
+    ds = load_split(zcfg.data, "test")  # the whole test split: the zero-shot bundle keeps only the unseen
     samples = [ds.get(i) for i in range(len(ds))]
     names = [s.label_name for s in samples]
     is_unseen = np.array([n in unseen for n in names])
