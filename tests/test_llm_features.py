@@ -267,3 +267,18 @@ def test_int8_scoring_stays_close_to_fp32_and_is_not_saved(root, tmp_path):
     assert not torch.equal(approx, exact)
     with pytest.raises(ConfigError, match="inference only"):
         m.save_pretrained(tmp_path / "q")
+
+
+def test_a_relative_encoder_path_is_not_written_into_the_folder(root, tmp_path, monkeypatch):
+    """A run folder named relatively (runs/x/last, as the recipe's config does) is a local path too."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(root / "gcn", tmp_path / "runs" / "enc" / "last")
+    cfg = LlmConfig(base_model=str(root / "lm"), code_input="features", skeleton_encoder="runs/enc/last",
+                    lora=LoraSettings(r=2))  # fmt: skip
+    m = SkeletonLlm.build(
+        cfg, CLASSES, SkeletonFeatureTokenizer.from_skeleton_model("runs/enc/last", cfg.features)
+    )
+    folder = m.save_pretrained(tmp_path / "rec", training={"data": {"root": "data/ucla/all_sqe"}})
+    text = (folder / "config.json").read_text() + (folder / "README.md").read_text()
+    assert "runs/enc" not in text and "data/ucla" not in text
+    assert json.loads((folder / "config.json").read_text())["llm"]["skeleton_encoder"] == "last"

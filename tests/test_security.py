@@ -319,3 +319,25 @@ def test_saved_folders_hold_no_local_paths(tmp_path, train_tiny, text_cache_dir,
     _ENCODERS.clear()
     assert SkeletonModel.from_pretrained(runs["zs"]).classify([generate_sample("clap")], ["clap", "kick"])
     assert SkeletonLlm.from_pretrained(runs["llm"]).classes[:2] == ["wave right hand", "wave left hand"]
+
+
+def test_relative_paths_with_folders_count_as_local(tmp_path, monkeypatch):
+    from llmskel.trust import is_local_path, public_name, scrub_local_paths
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "mine").mkdir()
+    assert is_local_path("models/mine") and public_name("models/mine") == "mine"  # exists here
+    assert is_local_path("runs/ucla/last") and public_name("runs/ucla/last") == "last"  # a Hub id has one "/"
+    for keep in (
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "sit down",
+        "a/b c/d",
+        "https://x.org/a/b",
+        "nw-ucla",
+    ):
+        assert not is_local_path(keep) and public_name(keep) == keep
+    assert scrub_local_paths({"root": "data/nw_ucla/all_sqe", "enc": "sentence:models/mine"}) == {
+        "root": "all_sqe",
+        "enc": "sentence:mine",
+    }
