@@ -259,7 +259,8 @@ def is_local_path(s: str) -> bool:
         return True
     # a relative path with folders that exists here ("runs/ucla_gap/last"): a Hub id is "org/name",
     # so two or more separators, or a single one naming an existing folder or file, is local
-    if ("/" in s or "\\" in s) and "://" not in s and len(s) < 4096 and not any(c.isspace() for c in s):
+    # ("kind:path" specs are not paths themselves: scrub_local_paths looks inside them)
+    if ("/" in s or "\\" in s) and ":" not in s and len(s) < 4096 and not any(c.isspace() for c in s):
         try:
             return Path(s).exists() or s.replace("\\", "/").strip("/").count("/") > 1
         except OSError:
