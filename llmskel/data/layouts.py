@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 PART_NAMES: tuple[str, ...] = ("head", "hand", "arm", "hip", "leg", "foot")
+GLOBAL_TERM = "global"  # a pooling term over every joint (beside the parts)
 
 
 @dataclass(frozen=True)
@@ -515,3 +516,25 @@ def convert_layout(x: np.ndarray, src: str | Layout, dst: str | Layout) -> np.nd
 def can_convert(src: str | Layout, dst: str | Layout) -> bool:
     s, d = get_layout(src), get_layout(dst)
     return s.name == d.name or (s.name, d.name) in _CONVERSIONS
+
+
+def part_pool_matrix(layout: str, terms: Sequence[Sequence[str]], hint: str = ""):
+    """(len(terms), V) float32 tensor of mean-pooling weights over a layout's joints: row i averages
+    the joints of term i's parts (a term is a tuple of part names, ``("hand", "arm")``; ``("global",)``
+    is every joint). A term with no joints in the layout is a ``ConfigError`` (``hint`` is appended)."""
+    import torch
+
+    from ..errors import ConfigError
+
+    lay = get_layout(layout)
+    v = lay.num_joints
+    pool = torch.zeros(len(terms), v)
+    for i, term in enumerate(terms):
+        if tuple(term) == (GLOBAL_TERM,):
+            pool[i] = 1.0 / v
+            continue
+        joints = sorted({j for p in term for j in lay.parts.get(p, ())})
+        if not joints:
+            raise ConfigError(f"layout {lay.name!r} has no joints for term {'+'.join(term)!r}{hint}")
+        pool[i, joints] = 1.0 / len(joints)
+    return pool

@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import bounded
-from ..data.layouts import PART_NAMES, get_layout
+from ..data.layouts import GLOBAL_TERM, PART_NAMES, part_pool_matrix
 from ..errors import ConfigError
 from ..text.encoders import DEFAULT_TEXT_ENCODER, check_text_dim
 from ..text.labels import render_prompt
@@ -55,7 +55,7 @@ from .supervised import SupervisedMethod
 
 logger = logging.getLogger(__name__)
 
-GLOBAL = "global"
+GLOBAL = GLOBAL_TERM
 PROJ, SCALE = "align_proj", "align_logit_scale"
 
 
@@ -275,18 +275,7 @@ class GapMethod(SupervisedMethod):
         return out
 
     def _pool_matrix(self) -> torch.Tensor:
-        lay = get_layout(self.bundle.layout)
-        v = lay.num_joints
-        pool = torch.zeros(len(self.terms), v)
-        for i, term in enumerate(self.terms):
-            if term == (GLOBAL,):
-                pool[i] = 1.0 / v
-                continue
-            joints = sorted({j for p in term for j in lay.parts[p]})
-            if not joints:
-                raise ConfigError(f"layout {lay.name!r} has no joints for term {'+'.join(term)!r}")
-            pool[i, joints] = 1.0 / len(joints)
-        return pool
+        return part_pool_matrix(self.bundle.layout, self.terms)
 
     def text_record(self) -> dict[str, Any]:
         d = self.descriptions

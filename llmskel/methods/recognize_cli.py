@@ -46,7 +46,10 @@ def cmd_recognize(args: argparse.Namespace) -> int:
     labels = parse_labels(args.labels)
     timing["read_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    sentences = [model.action_sentence(s) for s in samples]  # the skeleton tokenizer alone
+    # the sentence is printed only with --show-sentence or --json: computing it runs the skeleton
+    # tokenizer again (in features mode a whole GCN forward per input)
+    shown = args.show_sentence or getattr(args, "json", False)
+    sentences = [model.action_sentence(s) if shown else None for s in samples]
     timing["tokenize_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     results: list[dict[str, Any]] = []

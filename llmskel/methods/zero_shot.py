@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import bounded
-from ..data.layouts import PART_NAMES, get_layout
+from ..data.layouts import PART_NAMES, part_pool_matrix
 from ..errors import ConfigError
 from ..jsonio import dumps
 from ..models.skeleton_model import SkeletonModel, SkeletonModelConfig
@@ -285,12 +285,7 @@ class ZeroShotMethod(Method):
 
         texts = [[part_texts(c, p) for c in self.seen] for p in PART_NAMES]
         table = TextTable(texts, self.encoder, self.zs.cache_dir)
-        lay = get_layout(self.bundle.layout)
-        pool = torch.zeros(len(PART_NAMES), lay.num_joints)
-        for i, p in enumerate(PART_NAMES):
-            joints = list(lay.parts[p])
-            pool[i, joints] = 1.0 / len(joints)
-        self.part_pool = pool
+        self.part_pool = part_pool_matrix(self.bundle.layout, [(p,) for p in PART_NAMES])
         return table
 
     # ------------------------------------------------------------------ model

@@ -31,10 +31,11 @@ from torch import nn
 
 from .. import __version__
 from ..config import bounded
+from ..data.layouts import GLOBAL_TERM
 from ..errors import CheckpointError, ConfigError
 
 FOLDER_TYPE = "llmskel-feature-tokenizer"
-GLOBAL = "global"
+GLOBAL = GLOBAL_TERM
 
 
 @dataclass
@@ -66,19 +67,9 @@ class FeatureTokenSettings:
 
 def part_pool(layout: str, parts: Sequence[str]) -> torch.Tensor:
     """(P, V) averaging weights: row p is the mean over part p's joints (every joint for ``global``)."""
-    from ..data.layouts import get_layout
+    from ..data.layouts import part_pool_matrix
 
-    lay = get_layout(layout)
-    v = lay.num_joints
-    pool = torch.zeros(len(parts), v)
-    for i, name in enumerate(parts):
-        joints = list(range(v)) if name == GLOBAL else sorted(lay.parts.get(name, ()))
-        if not joints:
-            raise ConfigError(
-                f"layout {lay.name!r} has no joints for part {name!r}; drop it from llm.features.parts"
-            )
-        pool[i, joints] = 1.0 / len(joints)
-    return pool
+    return part_pool_matrix(layout, [(p,) for p in parts], hint="; drop it from llm.features.parts")
 
 
 class SkeletonFeatureTokenizer(nn.Module):

@@ -206,6 +206,7 @@ def _write_gguf_cache(folder: Path, model, tok) -> None:
     import shutil
     import tempfile
 
+    tmp: Path | None = None
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
@@ -222,7 +223,8 @@ def _write_gguf_cache(folder: Path, model, tok) -> None:
         logger.warning(
             "could not cache the dequantised GGUF model at %s: %s", folder, " ".join(str(e).split())[:200]
         )
-        shutil.rmtree(locals().get("tmp", folder / "__none__"), ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------------------------
