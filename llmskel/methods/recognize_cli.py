@@ -7,6 +7,7 @@
 Inputs are read with :func:`llmskel.data.io.read_any` (files, folders, ``synthetic:<action>``) and
 converted to the model's layout. Constrained mode (default) always answers with a label of the set
 (the model's classes, or ``--labels``) and its probability; ``--open`` generates text greedily.
+``--score constrained --int8`` is the fast way to score on a CPU (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ def cmd_recognize(args: argparse.Namespace) -> int:
                                         force_base=args.force_base, trust_remote_code=args.trust_remote_code)  # fmt: skip
     if args.int8:
         model.quantize_int8()
+    if args.score:
+        model.cfg.score = args.score
     timing = {"load_s": time.perf_counter() - t0}
     t0 = time.perf_counter()
     samples, names = [], []
@@ -108,6 +111,10 @@ def register(sub) -> None:
     p.add_argument("--int8", action="store_true",
                    help="CPU speed-up: score with the LM's linear layers in int8 (dynamic quantisation; "
                         "scores change slightly, see benchmarks/RESULTS.md)")  # fmt: skip
+    p.add_argument("--score", choices=["sum", "mean", "constrained"],
+                   help="how labels are scored (default: the model's llm.score): sum or mean of the answer "
+                        "tokens' log-probabilities, or constrained: the probability that decoding restricted "
+                        "to the labels writes each one (the LM runs on the labels' branch points only: fastest)")  # fmt: skip
     p.add_argument("--show-sentence", action="store_true", help="print each input's action sentence")
     p.add_argument("--timing", action="store_true",
                    help="print the time of model load, reading, tokenizing and scoring on stderr")  # fmt: skip

@@ -117,10 +117,22 @@ class PromptParts:
     suffix: str
 
 
-def build_prompt(tokenizer, system: str, user: str, model_name: str = "the base model") -> PromptParts:
-    if user.count(SENTENCE) != 1:
+def build_prompt(tokenizer, system: str, user: str, model_name: str = "the base model",
+                 sentence_in: str = "user") -> PromptParts:  # fmt: skip
+    """The prompt around the action sentence. ``sentence_in="user"``: the sentence sits where
+    ``{sentence}`` is in the request; ``"assistant"``: the request is the user turn without it (a
+    ``{sentence}`` there is dropped) and the sentence opens the assistant's turn, right before the
+    answer, so no prompt token follows it (fewer positions per sample to score)."""
+    if sentence_in == "assistant":
+        if user.count(SENTENCE) > 1:
+            raise ConfigError(
+                f"config key 'llm.user_prompt' may contain {SENTENCE} at most once, got {user!r}"
+            )
+        request = user.replace(SENTENCE, "").strip()
+    elif user.count(SENTENCE) != 1:
         raise ConfigError(f"config key 'llm.user_prompt' must contain {SENTENCE} exactly once, got {user!r}")
-    request = user.replace(SENTENCE, _MARK)
+    else:
+        request = user.replace(SENTENCE, _MARK)
     chat = bool(getattr(tokenizer, "chat_template", None))
     if chat:
         messages = [{"role": "user", "content": request}]
@@ -138,6 +150,8 @@ def build_prompt(tokenizer, system: str, user: str, model_name: str = "the base 
             model_name,
         )
         text = (f"{system}\n\n" if system else "") + request + "\nAnswer:"
+    if sentence_in == "assistant":
+        text += _MARK
     if text.count(_MARK) != 1:
         raise ConfigError(
             f"the prompt template of {model_name} lost or repeated the action sentence: {text!r}"
@@ -190,31 +204,62 @@ def pad_answers(answers: list[list[int]], pad: int) -> tuple[torch.Tensor, torch
     return ids, torch.tensor([len(a) for a in answers], dtype=torch.long)
 
 
-class AnswerTrie:
+def _pack(
+    keys: list[tuple[int, ...]],
+) -> tuple[dict[tuple[int, ...], int], list[int], torch.Tensor, torch.Tensor]:
+    """Prefix-closed token prefixes (parents before children) packed for one forward: (index of each
+    prefix, its last token, its depth (0 for one token), (T, T) ancestor-or-self matrix)."""
+    index = {key: i for i, key in enumerate(keys)}
+    T = len(keys)
+    ancestors = torch.eye(T, dtype=torch.bool)  # row i sees i and its ancestors
+    for i, key in enumerate(keys):
+        if len(key) > 1:
+            ancestors[i] |= ancestors[index[key[:-1]]]
+    depth = torch.tensor([len(k) - 1 for k in keys], dtype=torch.long)
+    return index, [k[-1] for k in keys], depth, ancestors
+
+
+class _PackedTree:
+    """Nodes (token prefixes) fed after the prompt in one row: node ``i`` at position ``prompt +
+    depth[i]``, allowed to see the prompt and its ancestors only (:meth:`mask`), computes exactly what
+    it would at the end of its own prefix."""
+
+    num_nodes: int
+    tokens: torch.Tensor
+    depth: torch.Tensor
+    ancestors: torch.Tensor
+
+    def _set_nodes(self, keys: list[tuple[int, ...]]) -> dict[tuple[int, ...], int]:
+        index, tokens, self.depth, self.ancestors = _pack(keys)
+        self.num_nodes = len(keys)
+        self.tokens = torch.tensor(tokens, dtype=torch.long)  # (T,)
+        return index
+
+    def mask(self, past: int, dtype: torch.dtype, device) -> torch.Tensor:
+        """(1, 1, T, past + T) additive attention mask: 0 where a node may look, the dtype's minimum
+        elsewhere (the ``past`` prompt positions are open to every node)."""
+        allowed = torch.cat([torch.ones(self.num_nodes, past, dtype=torch.bool), self.ancestors], dim=1)
+        m = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
+        return m[None, None].to(device)
+
+
+class AnswerTrie(_PackedTree):
     """Answers (label tokens + EOS) merged into a prefix tree, for scoring every label in one forward.
 
-    A node is a distinct proper prefix of an answer (never one ending with EOS): the token that ends
-    it, its parent and its depth. Feeding the nodes after the prompt, node ``i`` at position
-    ``prompt + depth[i]`` and allowed to see the prompt and its ancestors only (:meth:`mask`), gives
-    at node ``i`` the next-token distribution after that prefix; the log-probability of answer ``k``
-    is then the sum over ``j`` of ``logp[pos[k, j], tok[k, j]]`` where ``valid[k, j]``, position 0
-    being the prompt's last token.
+    A node is a distinct proper prefix of an answer (never one ending with EOS). At node ``i`` the LM
+    gives the next-token distribution after that prefix; the log-probability of answer ``k`` is then
+    the sum over ``j`` of ``logp[pos[k, j], tok[k, j]]`` where ``valid[k, j]``, position 0 being the
+    prompt's last token.
     """
 
     def __init__(self, answers: list[list[int]], lengths: list[int]):
-        index: dict[tuple[int, ...], int] = {}
-        tokens: list[int] = []
-        parent: list[int] = []
+        keys: dict[tuple[int, ...], None] = {}
         for answer, n in zip(answers, lengths):
             for j in range(1, n):  # the prefixes answer[:j] that predict a further token
-                key = tuple(answer[:j])
-                if key not in index:  # a parent is always added before its children
-                    index[key] = len(tokens)
-                    tokens.append(answer[j - 1])
-                    parent.append(index[key[:-1]] if j > 1 else -1)
+                keys.setdefault(tuple(answer[:j]))  # a parent is always added before its children
+        index = self._set_nodes(list(keys))
         K, A = len(answers), max(lengths)
-        self.num_labels, self.num_nodes = K, len(tokens)
-        self.tokens = torch.tensor(tokens, dtype=torch.long)  # (T,)
+        self.num_labels = K
         self.pos = torch.zeros(K, A, dtype=torch.long)
         self.tok = torch.zeros(K, A, dtype=torch.long)
         self.valid = torch.zeros(K, A)
@@ -223,18 +268,66 @@ class AnswerTrie:
                 self.pos[k, j] = 0 if j == 0 else 1 + index[tuple(answer[:j])]
                 self.tok[k, j] = answer[j]
                 self.valid[k, j] = 1.0
-        T = len(tokens)
-        self.ancestors = torch.eye(T, dtype=torch.bool)  # (T, T): row i sees i and its ancestors
-        depth = [0] * T
-        for i, p in enumerate(parent):
-            if p >= 0:
-                self.ancestors[i] |= self.ancestors[p]
-                depth[i] = depth[p] + 1
-        self.depth = torch.tensor(depth, dtype=torch.long)
 
-    def mask(self, past: int, dtype: torch.dtype, device) -> torch.Tensor:
-        """(1, 1, T, past + T) additive attention mask: 0 where a node may look, the dtype's minimum
-        elsewhere (the ``past`` prompt positions are open to every node)."""
-        allowed = torch.cat([torch.ones(self.num_nodes, past, dtype=torch.bool), self.ancestors], dim=1)
-        m = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
-        return m[None, None].to(device)
+
+class ChoiceTree(_PackedTree):
+    """Constrained scoring (``llm.score: constrained``): each label's probability is the probability
+    that decoding restricted to the label set writes it, the product over the branch points on its
+    path of the LM's next-token distribution renormalised over the tokens that some label allows there.
+
+    Where only one token is allowed the factor is 1, so the LM runs on the branch points and their
+    ancestors only: for labels that part ways at their first token (most label sets) nothing after
+    the prompt at all. The label probabilities sum to one.
+
+    ``num_nodes`` nodes are fed (see :class:`_PackedTree`); ``keep`` (B,) are the nodes whose
+    next-token distribution is read. Decision ``d`` reads row ``dpos[d]`` of [prompt's last token,
+    kept nodes...] and chooses among ``child[d]`` (where ``child_valid``); label ``k`` takes, for
+    ``j`` with ``path_valid[k, j]``, child ``slot[k, j]`` of decision ``dec[k, j]``.
+    """
+
+    def __init__(self, answers: list[list[int]], lengths: list[int]):
+        children: dict[tuple[int, ...], list[int]] = {}
+        for answer, n in zip(answers, lengths):
+            for j in range(n):
+                options = children.setdefault(tuple(answer[:j]), [])
+                if answer[j] not in options:
+                    options.append(answer[j])
+        branches = sorted((key for key, c in children.items() if len(c) > 1), key=len)
+        fed = sorted({key[:j] for key in branches for j in range(1, len(key) + 1)}, key=len)
+        index = self._set_nodes(fed)
+        kept = [key for key in branches if key]
+        self.keep = torch.tensor([index[key] for key in kept], dtype=torch.long)
+        row = {key: 1 + i for i, key in enumerate(kept)}
+        row[()] = 0
+        dec = {key: d for d, key in enumerate(branches)}
+        self.num_labels, D = len(answers), len(branches)
+        C = max((len(children[key]) for key in branches), default=1)
+        self.dpos = torch.tensor([row[key] for key in branches], dtype=torch.long)
+        self.child = torch.zeros(D, C, dtype=torch.long)
+        self.child_valid = torch.zeros(D, C, dtype=torch.bool)
+        for d, key in enumerate(branches):
+            self.child[d, : len(children[key])] = torch.tensor(children[key])
+            self.child_valid[d, : len(children[key])] = True
+        paths = [[(dec[tuple(a[:j])], children[tuple(a[:j])].index(a[j])) for j in range(n) if tuple(a[:j]) in dec]
+                 for a, n in zip(answers, lengths)]  # fmt: skip
+        J = max((len(p) for p in paths), default=0)
+        self.dec = torch.zeros(self.num_labels, J, dtype=torch.long)
+        self.slot = torch.zeros(self.num_labels, J, dtype=torch.long)
+        self.path_valid = torch.zeros(self.num_labels, J)
+        for k, path in enumerate(paths):
+            for j, (d, c) in enumerate(path):
+                self.dec[k, j], self.slot[k, j], self.path_valid[k, j] = d, c, 1.0
+
+    def scores(self, logits: torch.Tensor) -> torch.Tensor:
+        """(N, 1 + B, V) next-token logits at [prompt's last token, kept nodes] -> (N, K) label
+        log-probabilities."""
+        n = logits.shape[0]
+        if not self.dpos.numel():
+            return logits.new_zeros(n, self.num_labels)
+        rows = logits[:, self.dpos.to(logits.device)]  # (N, D, V)
+        picked = rows.gather(2, self.child.to(logits.device).expand(n, -1, -1))
+        picked = picked.masked_fill(~self.child_valid.to(logits.device), float("-inf"))
+        lp = torch.log_softmax(picked, dim=-1)  # (N, D, C)
+        dec, slot, valid = (t.to(logits.device) for t in (self.dec, self.slot, self.path_valid))
+        per = lp[:, dec, slot]  # (N, K, J)
+        return torch.where(valid.bool(), per, torch.zeros((), dtype=per.dtype, device=per.device)).sum(-1)

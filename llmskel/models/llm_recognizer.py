@@ -17,8 +17,18 @@ The mode of "LLMs are Good Action Recognizers" (Qu et al., CVPR 2024), written f
    training maximises; EOS makes "sit" and "sit down" distinct answers), softmax over labels. The
    prompt is run once per sample and its KV cache reused; the labels' answer tokens form a prefix tree
    scored for all labels in one batched forward (:meth:`SkeletonLlm.label_scores`). ``llm.score: mean`` length-normalises
-   instead, which can help for label sets of very different lengths that the model never saw. An
-   open mode generates free text (greedy) for actions outside the label set.
+   instead, which can help for label sets of very different lengths that the model never saw.
+   ``llm.score: constrained`` scores each label with the probability that decoding restricted to
+   the label set writes it: at each point where labels part ways, the LM's next-token distribution
+   renormalised over the tokens that continue some label (:class:`~llmskel.models.llm_prompt.ChoiceTree`).
+   Tokens that only one label can take there cost nothing, so the LM runs on the branch points only
+   (for NW-UCLA's 10 names: 3 positions instead of 24) and the scores are probabilities over the
+   labels; benchmarks/RESULTS.md compares it with ``sum``. An open mode generates free text
+   (greedy) for actions outside the label set.
+
+``llm.sentence_in: assistant`` puts the sentence at the start of the assistant's turn, right before
+the answer, instead of inside the user's request: the chat template's end-of-turn and assistant
+header then belong to the shared prefix, which saves their positions (6 for SmolLM2) per sample.
 
 How the sentence enters the LM (``llm.code_input``)
     * ``features``: no codes at all. A trained skeleton model (``llm.skeleton_encoder``: a folder of
@@ -75,6 +85,7 @@ from ..errors import CheckpointError, ConfigError
 from .feature_tokenizer import FeatureProjector, FeatureTokenSettings, SkeletonFeatureTokenizer
 from .llm_prompt import (
     AnswerTrie,
+    ChoiceTree,
     PromptParts,
     answer_ids,
     base_fingerprint,
@@ -123,7 +134,12 @@ class LlmConfig:
     lora: LoraSettings = field(default_factory=LoraSettings)
     system_prompt: str = "You recognise human actions from skeleton motion codes."
     user_prompt: str = "Which action do these motion codes show? Answer with the action name.\n{sentence}"
-    score: Literal["sum", "mean"] = "sum"  # label log-likelihood summed over its tokens, or their mean
+    # label log-likelihood summed over its tokens, or their mean; or "constrained": the probability that
+    # decoding restricted to the label set writes the label (the LM runs on branch points only: fastest)
+    score: Literal["sum", "mean", "constrained"] = "sum"
+    # where the sentence goes: in the user's request ({sentence} in user_prompt), or opening the
+    # assistant's turn right before the answer (no prompt tokens after it: fewer positions to score)
+    sentence_in: Literal["user", "assistant"] = "user"
     max_new_tokens: int = bounded(16, ge=1)  # open mode
     code_lr_scale: float = bounded(1.0, ge=0)  # learning-rate multiplier of the code embeddings / projection
     # answer-tree positions (samples x tree nodes) scored in one forward: bounds the memory of the
@@ -232,7 +248,8 @@ class SkeletonLlm(nn.Module):
                                   f"{' '.join(str(e).split())[:300]}; its linear layers are {linear} "
                                   "(or use all-linear)") from None  # fmt: skip
         self.lm = lm
-        self.prompt: PromptParts = build_prompt(tokenizer, cfg.system_prompt, cfg.user_prompt, name)
+        self.prompt: PromptParts = build_prompt(tokenizer, cfg.system_prompt, cfg.user_prompt, name,
+                                                cfg.sentence_in)  # fmt: skip
         if cfg.code_input == "features":
             self.code_embedder: nn.Module = FeatureProjector(
                 vq.feature_dim, vq.sentence_length, embeddings, cfg.features.projector
@@ -289,7 +306,7 @@ class SkeletonLlm(nn.Module):
     def set_classes(self, classes: Sequence[str]) -> None:
         """The label set that training and :meth:`label_scores` use by default."""
         self._classes = [str(c) for c in classes]
-        self._class_trie: AnswerTrie | None = None
+        self._class_trie: AnswerTrie | ChoiceTree | None = None
         ids, lengths = self._answers(self._classes)
         self.register_buffer("answer_ids", ids.to(self.prefix_ids.device), persistent=False)
         self.register_buffer("answer_len", lengths.to(self.prefix_ids.device), persistent=False)
@@ -371,7 +388,8 @@ class SkeletonLlm(nn.Module):
         which is packed into one row per sample: each node sits at its depth's position and attends to
         the prompt and to its own ancestors only (a 4D attention mask), so it computes exactly what it
         would in its own label's sequence, with no padding and no repeated positions."""
-        trie = self._trie(labels)
+        constrained = self.cfg.score == "constrained"
+        trie = self._trie(labels, constrained)
         impl = getattr(self._lm_config(), "_attn_implementation", None)
         if trie.num_nodes and impl not in (None, "eager", "sdpa"):
             raise ConfigError(f"constrained scoring packs the labels with a custom 4D attention mask, which the "
@@ -388,15 +406,19 @@ class SkeletonLlm(nn.Module):
             g = min(step, n - s)
             out = self.lm(inputs_embeds=self._sentence_embeds(codes[s : s + g]), cache=self._expand(prefix, g),
                           use_cache=True, logits_to_keep=1)  # fmt: skip
-            first = torch.log_softmax(out.logits[:, -1, : self.output_vocab].float(), dim=-1)  # (g, V)
-            lp = first[:, None]  # (g, 1 + T, V): position 0 is the prompt's last token
-            if T:
+            first = out.logits[:, -1:, : self.output_vocab].float()  # (g, 1, V): the prompt's last token
+            more = None
+            if T and (not constrained or trie.keep.numel()):
                 past = out.cache.get_seq_length()
                 mask = trie.mask(past, self._mask_dtype(), device)
                 more = self.lm(input_ids=trie.tokens.to(device).expand(g, -1), attention_mask=mask.expand(g, 1, -1, -1),
                                position_ids=(past + trie.depth.to(device)).expand(g, -1), cache=out.cache,
-                               use_cache=True).logits  # fmt: skip
-                lp = torch.cat([lp, torch.log_softmax(more[..., : self.output_vocab].float(), dim=-1)], dim=1)
+                               use_cache=True, logits_to_keep=trie.keep.to(device) if constrained else 0).logits  # fmt: skip
+                more = more[..., : self.output_vocab].float()
+            if constrained:
+                scores[s : s + g] = trie.scores(first if more is None else torch.cat([first, more], dim=1))
+                continue
+            lp = torch.log_softmax(first if more is None else torch.cat([first, more], dim=1), dim=-1)
             pos, tok, valid = (t.to(device) for t in (trie.pos, trie.tok, trie.valid))  # (K, A) each
             per_token = lp[:, pos, tok] * valid  # (g, K, A)
             s_ = per_token.sum(-1)
@@ -405,23 +427,35 @@ class SkeletonLlm(nn.Module):
             scores[s : s + g] = s_
         return scores
 
-    def _trie(self, labels: Sequence[str] | None) -> AnswerTrie:
+    def _trie(self, labels: Sequence[str] | None, constrained: bool = False) -> AnswerTrie | ChoiceTree:
+        kind = ChoiceTree if constrained else AnswerTrie
         if labels is None:
-            if self._class_trie is None:
-                self._class_trie = AnswerTrie(self.answer_ids.tolist(), self.answer_len.tolist())
+            if not isinstance(self._class_trie, kind):
+                self._class_trie = kind(self.answer_ids.tolist(), self.answer_len.tolist())
             return self._class_trie
         ids, lengths = self._answers(labels)
-        return AnswerTrie(ids.tolist(), lengths.tolist())
+        return kind(ids.tolist(), lengths.tolist())
 
     def _mask_dtype(self) -> torch.dtype:
         return self.lm.get_input_embeddings().weight.dtype
 
     def _prefix_layers(self) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
-        """Per-layer (key, value) of the shared prompt prefix, one row (None when there is none)."""
+        """Per-layer (key, value) of the shared prompt prefix, one row (None when there is none).
+
+        Kept between scoring calls while the LM and its weights stay the same: the key holds the LM
+        object and every tensor's identity and in-place version counter, so an optimizer step, a
+        loaded state dict, a merge, int8 quantisation or a move to another device recomputes it."""
         if self.prefix_ids.numel() == 0:
             return None
+        tensors = [self.prefix_ids, *self.lm.parameters(), *self.lm.buffers()]
+        key = (self.lm, self.training, tuple((id(t), t._version) for t in tensors))
+        cached = self.__dict__.get("_prefix_kv")
+        if cached is not None and cached[0][0] is key[0] and cached[0][1:] == key[1:]:
+            return cached[1]
         out = self.lm(inputs_embeds=self._embed(self.prefix_ids)[None], use_cache=True, logits_to_keep=1)
-        return [(k, v) for k, v, *_ in out.cache]
+        layers = [(k, v) for k, v, *_ in out.cache]
+        self.__dict__["_prefix_kv"] = (key, layers)
+        return layers
 
     def _expand(self, layers, n: int):
         """A fresh cache holding the prefix for ``n`` rows (expanded views: updates concatenate)."""
