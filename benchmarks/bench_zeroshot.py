@@ -12,7 +12,9 @@
         reads the fold's zero-shot encoder (trained first when missing; it never saw the unseen
         classes), trains on the seen classes only, then answers the unseen test samples constrained
         to the 2 unseen names (ZSL) and all test samples over the 10 names (GZSL), beside the
-        zero-shot method's figures for the same fold and encoder:
+        zero-shot method's figures for the same fold and encoder; GZSL also with the calibration
+        chosen on the run's held-out seen validation samples (``--llm-score constrained`` to score
+        with decoding restricted to the labels):
         bench_llm_unseen: folds=... llm_zsl_top1_mean=... zeroshot_zsl_top1_mean=... chance=0.5 ...
     python benchmarks/bench_zeroshot.py utkinect [--model runs/bench_zeroshot/fold0/last]
         the NW-UCLA model classifies UTKinect's 199 segments zero-shot against its 10 class names:
@@ -118,7 +120,7 @@ def mode_ucla_folds(args) -> str:
             f"train_s_per_fold={np.nanmean(a[:, 5]):.0f}")  # fmt: skip
 
 
-def llm_fold(run: Path, epochs: int, extra: list[str]) -> dict[str, float]:
+def llm_fold(run: Path, epochs: int, extra: list[str], score: str | None = None) -> dict[str, float]:
     """Train the LLM recognizer on a fold's seen classes over its zero-shot encoder; score the unseen."""
     from llmskel.engine.config import load_experiment
     from llmskel.engine.data import build_data
@@ -142,8 +144,11 @@ def llm_fold(run: Path, epochs: int, extra: list[str]) -> dict[str, float]:
         training_function(load_experiment(str(run / "config.yaml"), over))
         (out / "train_seconds.txt").write_text(f"{time.perf_counter() - t0:.1f}\n")
     from llmskel.engine.commands import load_split
+    from llmskel.methods.zero_shot import calibration_from_seen, gzsl_sweep
 
     model = SkeletonLlm.from_pretrained(out / "last")
+    if score:
+        model.cfg.score = score
     ds = load_split(zcfg.data, "test")  # the whole test split: the zero-shot bundle keeps only the unseen
     samples = [ds.get(i) for i in range(len(ds))]
     names = [s.label_name for s in samples]
@@ -152,12 +157,25 @@ def llm_fold(run: Path, epochs: int, extra: list[str]) -> dict[str, float]:
     p = model.predict_proba(unseen_samples, labels=unseen)
     zsl = float((p.argmax(1) == np.array([unseen.index(s.label_name) for s in unseen_samples])).mean())
     every = list(zs.bundle.classes)
-    q = model.predict_proba(samples, labels=every).argmax(1)
-    hit = q == np.array([every.index(n) for n in names])
-    acc_s, acc_u = float(hit[~is_unseen].mean()), float(hit[is_unseen].mean())
-    h = 2 * acc_s * acc_u / (acc_s + acc_u) if acc_s + acc_u else 0.0
+    seen_mask = np.array([c not in unseen for c in every])
+    logp = np.log(np.maximum(model.predict_proba(samples, labels=every), 1e-30))
+    g = gzsl_sweep(logp, np.array([every.index(n) for n in names]), seen_mask)
+    acc_s, acc_u, h = g["gzsl_seen"], g["gzsl_unseen"], g["gzsl_h"]
+    # calibration from held-out SEEN samples only: the validation split that the LLM run carved from
+    # its training data (data.val_fraction) and never trained on; the zero-shot method's rule, on the
+    # LLM's label log-probabilities
+    lcfg = load_experiment(str(out / "config.yaml"))
+    held = build_data(lcfg.data, seed=lcfg.seed)
+    if held.val_idx is None or not len(held.val_idx):
+        raise SystemExit(f"{out}: the LLM run has no validation split (data.val_fraction) to calibrate on")
+    val = [s for s in (held.full.get(int(i)) for i in held.val_idx) if s.label_name not in unseen]
+    vp = np.log(np.maximum(model.predict_proba(val, labels=every), 1e-30))
+    gamma = calibration_from_seen(vp, np.array([every.index(s.label_name) for s in val]), seen_mask)
+    g = gzsl_sweep(logp, np.array([every.index(n) for n in names]), seen_mask, val_calibration=gamma)
     m = json.loads((run / "metrics.json").read_text())
     return {"unseen": unseen, "llm_zsl": zsl, "llm_gzsl_seen": acc_s, "llm_gzsl_unseen": acc_u, "llm_gzsl_h": h,
+            "llm_gzsl_val_seen": g["gzsl_val_seen"], "llm_gzsl_val_unseen": g["gzsl_val_unseen"],
+            "llm_gzsl_val_h": g["gzsl_val_h"], "llm_gzsl_oracle_h": g["gzsl_oracle_h"], "n_val": len(val),
             "zs_zsl": m["zsl_top1"], "zs_gzsl_h": m["gzsl_h"], "zs_gzsl_val_h": m.get("gzsl_val_h", float("nan")),
             "n_unseen": int(is_unseen.sum()),
             "train_s": float((out / "train_seconds.txt").read_text()) if (out / "train_seconds.txt").is_file()
@@ -169,10 +187,12 @@ def mode_llm_folds(args) -> str:
     rows = []
     for k in folds:
         run = train_fold(k, Path(args.out), args.epochs, args.override)
-        r = llm_fold(run, args.llm_epochs, args.llm_override)
+        r = llm_fold(run, args.llm_epochs, args.llm_override, args.llm_score)
         rows.append(r)
         print(f"  fold {k}: unseen {r['unseen']} ({r['n_unseen']} test samples): LLM zsl_top1={r['llm_zsl']:.4f} "
-              f"gzsl seen={r['llm_gzsl_seen']:.4f} unseen={r['llm_gzsl_unseen']:.4f} h={r['llm_gzsl_h']:.4f} | "
+              f"gzsl seen={r['llm_gzsl_seen']:.4f} unseen={r['llm_gzsl_unseen']:.4f} h={r['llm_gzsl_h']:.4f} "
+              f"val-calibrated ({r['n_val']} seen val samples) seen={r['llm_gzsl_val_seen']:.4f} "
+              f"unseen={r['llm_gzsl_val_unseen']:.4f} h={r['llm_gzsl_val_h']:.4f} oracle_h={r['llm_gzsl_oracle_h']:.4f} | "
               f"zero-shot method zsl_top1={r['zs_zsl']:.4f} gzsl_h={r['zs_gzsl_h']:.4f} "
               f"val_h={r['zs_gzsl_val_h']:.4f} | llm train_s={r['train_s']:.0f}", file=sys.stderr)  # fmt: skip
 
@@ -181,7 +201,9 @@ def mode_llm_folds(args) -> str:
 
     return (f"bench_llm_unseen: folds={len(folds)} llm_zsl_top1_mean={mean('llm_zsl'):.4f} "
             f"zeroshot_zsl_top1_mean={mean('zs_zsl'):.4f} chance=0.5 llm_gzsl_h_mean={mean('llm_gzsl_h'):.4f} "
-            f"llm_gzsl_unseen_mean={mean('llm_gzsl_unseen'):.4f} zeroshot_gzsl_h_mean={mean('zs_gzsl_h'):.4f} "
+            f"llm_gzsl_unseen_mean={mean('llm_gzsl_unseen'):.4f} llm_gzsl_val_h_mean={mean('llm_gzsl_val_h'):.4f} "
+            f"llm_gzsl_oracle_h_mean={mean('llm_gzsl_oracle_h'):.4f} zeroshot_gzsl_h_mean={mean('zs_gzsl_h'):.4f} "
+            f"zeroshot_gzsl_val_h_mean={mean('zs_gzsl_val_h'):.4f} llm_score={args.llm_score or 'model'} "
             f"llm_epochs={args.llm_epochs} llm_train_s_per_fold={mean('train_s'):.0f}")  # fmt: skip
 
 
@@ -293,6 +315,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("mode", choices=["ucla-folds", "llm-folds", "utkinect", "latency", "fewshot"])
     p.add_argument("--llm-epochs", type=int, default=3, help="llm-folds: epochs of the LLM recognizer")
+    p.add_argument("--llm-score", choices=["sum", "mean", "constrained"], default=None,
+                   help="llm-folds: the LLM's scoring rule (default: the trained model's)")  # fmt: skip
     p.add_argument("--llm-override", action="append", default=[], help="llm-folds: extra LLM config override")
     p.add_argument("--folds", default="0,1,2,3,4")
     p.add_argument(
