@@ -11,6 +11,7 @@ file and the problem. Each of these cases was a traceback or a silent wrong answ
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -337,3 +338,46 @@ def test_export_hf_checks_its_output_folder_and_splits(tmp_path):
     with pytest.raises(ConfigError, match="split names"):
         export_hf(ds, tmp_path / "out", splits={"a/b": [0]})
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------ unreadable files in an input folder
+@pytest.fixture(scope="module")
+def ntu_model(tmp_path_factory) -> Path:
+    import torch
+
+    from llmskel.hub import SkeletonModel, SkeletonModelConfig
+    from llmskel.models import get_model_config
+
+    arch = dict(get_model_config("ctrgcn_tiny"), layout="ntu25", num_classes=2, in_channels=3, num_bodies=1)
+    cfg = SkeletonModelConfig(model=arch, classes=["wave", "clap"], layout="ntu25",
+                              preprocessing={"num_frames": 12, "num_bodies": 1})  # fmt: skip
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("models") / "ntu"
+    SkeletonModel(cfg).eval().save_pretrained(out)
+    return out
+
+
+@pytest.mark.parametrize("command", ["predict", "fewshot"])
+def test_unreadable_files_of_an_input_folder_are_listed_in_json(tmp_path, capsys, caplog, ntu_model, command):
+    # a long job over a folder skips a bad file, says so on stderr, and lists it in --json
+    d = tmp_path / "clips"
+    _npy(d / "a.npy")
+    (d / "b.npy").write_bytes(b"garbage")
+    _npy(d / "c.npy", seed=1)
+    (d / "labels.csv").write_text("file,label\na.npy,wave\nb.npy,clap\nc.npy,clap\n")
+    extra = (
+        ["--support", str(_support(tmp_path / "support", ["wave", "clap"])), "--query"]
+        if command == "fewshot"
+        else []
+    )
+    with caplog.at_level(logging.WARNING):
+        rc = main([command, "--model", str(ntu_model), "--json", *extra, str(d)])
+    cap = capsys.readouterr()
+    assert rc == 0 and "skipped" in caplog.text and "b.npy" in caplog.text and "Traceback" not in cap.err
+    res = json.loads(cap.out)
+    assert sorted(Path(r["input"]).name for r in res["results"]) == ["a.npy", "c.npy"]
+    assert [Path(s["file"]).name for s in res["skipped"]] == ["b.npy"]
+    assert "not a valid .npy file" in res["skipped"][0]["error"]
+    # nothing skipped: an empty list, the same shape
+    rc = main([command, "--model", str(ntu_model), "--json", *extra, str(d / "a.npy")])
+    assert rc == 0 and json.loads(capsys.readouterr().out)["skipped"] == []

@@ -529,7 +529,7 @@ def test_recognize_command(root, tmp_path, capsys):
     ), err
     assert rc == 0 and len(out.strip().splitlines()) == 1
     res = json.loads(out)
-    assert res["labels"] == ["clap", "jump", "kick"] and len(res["results"]) == 2
+    assert res["labels"] == ["clap", "jump", "kick"] and len(res["results"]) == 2 and res["skipped"] == []
     for r in res["results"]:
         assert r["label"] in res["labels"] and len(r["top_k"]) == 2 and 0 < r["score"] <= 1
         assert r["sentence"].startswith("<s> [t0]")

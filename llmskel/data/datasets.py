@@ -77,7 +77,8 @@ class DatasetRecord:
     sniff_file: Callable[[Path], bool] | None = None
     sniff_dir: Callable[[Path], bool] | None = None
     read_input: str | Callable[..., Any] | None = (
-        None  # "module:function"(path, layout, allow_pickle) -> [samples]
+        None  # "module:function"(path, layout, allow_pickle[, skipped]) -> [samples]; a folder reader
+        # appends the records it skips to ``skipped`` (a list of dicts) when it takes that argument
     )
     input_help: str = ""  # one line for the list of supported inputs
     fallback: bool = False  # its sniffers accept nearly anything: tried after every other record
@@ -452,14 +453,14 @@ def _read_pyskl_unit(payload: dict[str, Any], denoise: bool) -> list[Any]:
 # inputs (read_any): one function per kind of input, (path, layout, allow_pickle) -> samples
 
 
-def _input_cache(p: Path, layout: str | None, allow_pickle: bool) -> list[Any]:
+def _input_cache(p: Path, layout: str | None, allow_pickle: bool, skipped: list | None = None) -> list[Any]:
     from .cache import CachedSkeletonDataset
 
     ds = CachedSkeletonDataset(p)
     return [ds.get(i) for i in range(len(ds))]
 
 
-def _input_hf(p: Path, layout: str | None, allow_pickle: bool) -> list[Any]:
+def _input_hf(p: Path, layout: str | None, allow_pickle: bool, skipped: list | None = None) -> list[Any]:
     from .hf import hf_splits, load_hf_skeletons
 
     if p.is_dir():
@@ -468,19 +469,19 @@ def _input_hf(p: Path, layout: str | None, allow_pickle: bool) -> list[Any]:
     return list(load_hf_skeletons(p, split).samples)
 
 
-def _input_ntu(p: Path, layout: str | None, allow_pickle: bool) -> list[Any]:
+def _input_ntu(p: Path, layout: str | None, allow_pickle: bool, skipped: list | None = None) -> list[Any]:
     from .readers.ntu import load_ntu, read_ntu_file
 
-    return list(load_ntu(p).samples) if p.is_dir() else [read_ntu_file(p)]
+    return list(load_ntu(p, skipped=skipped).samples) if p.is_dir() else [read_ntu_file(p)]
 
 
-def _input_json(p: Path, layout: str | None, allow_pickle: bool) -> list[Any]:
+def _input_json(p: Path, layout: str | None, allow_pickle: bool, skipped: list | None = None) -> list[Any]:
     """An NW-UCLA-named JSON holding ``skeletons`` is NW-UCLA; any other is COCO-17 keypoints."""
     from .readers.folder import read_coco_json
     from .readers.nwucla import NWUCLA_NAME_RE, load_nwucla, nwucla_from_dict
 
     if p.is_dir():
-        return list(load_nwucla(p).samples)
+        return list(load_nwucla(p, skipped=skipped).samples)
     if NWUCLA_NAME_RE.search(p.name):
         from .readers.files import read_json
 
@@ -490,36 +491,40 @@ def _input_json(p: Path, layout: str | None, allow_pickle: bool) -> list[Any]:
     return [read_coco_json(p)]
 
 
-def _input_folder(p: Path, layout: str | None, allow_pickle: bool) -> list[Any]:
+def _input_folder(p: Path, layout: str | None, allow_pickle: bool, skipped: list | None = None) -> list[Any]:
     from .readers.folder import load_folder, read_array_file
     from .sample import SkeletonSample
 
     if p.is_dir():
-        return list(load_folder(p, layout=layout).samples)
+        return list(load_folder(p, layout=layout, skipped=skipped).samples)
     if p.suffix.lower() == ".json":
         return _input_json(p, layout, allow_pickle)
     data, lay = read_array_file(p, layout)
     return [SkeletonSample(data=data, layout=lay, source=str(p), extra={"name": p.stem})]
 
 
-def _input_estimator(p: Path, layout: str | None, allow_pickle: bool) -> list[Any]:
+def _input_estimator(
+    p: Path, layout: str | None, allow_pickle: bool, skipped: list | None = None
+) -> list[Any]:
+    # bad frames are skipped inside the recording and counted in each sample's extra["skipped_frames"]
     from .readers.estimators import read_estimator_samples
 
     return read_estimator_samples(p, per_person=True)
 
 
-def _input_pyskl(p: Path, layout: str | None, allow_pickle: bool) -> list[Any]:
+def _input_pyskl(p: Path, layout: str | None, allow_pickle: bool, skipped: list | None = None) -> list[Any]:
     from .readers.pyskl import load_pyskl
 
-    return list(load_pyskl(p, allow_pickle=allow_pickle, layout=layout).samples)
+    return list(load_pyskl(p, allow_pickle=allow_pickle, layout=layout, skipped=skipped).samples)
 
 
-def _input_with(load_ref: str, read_ref: str) -> Callable[[Path, str | None, bool], list[Any]]:
-    """Inputs of a one-file-per-sample dataset: a folder through ``load_ref``, a file through ``read_ref``."""
+def _input_with(load_ref: str, read_ref: str) -> Callable[..., list[Any]]:
+    """Inputs of a one-file-per-sample dataset: a folder through ``load_ref`` (which lists the files it
+    skips in ``skipped``), a file through ``read_ref``."""
 
-    def read(p: Path, layout: str | None, allow_pickle: bool) -> list[Any]:
+    def read(p: Path, layout: str | None, allow_pickle: bool, skipped: list | None = None) -> list[Any]:
         if p.is_dir():
-            return list(resolve(load_ref)(p).samples)
+            return list(resolve(load_ref)(p, skipped=skipped).samples)
         out = resolve(read_ref)(p)
         return list(out) if isinstance(out, (list, tuple)) else [out]
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from ..errors import SkeletonFormatError
 from .layouts import convert_layout, get_layout
@@ -57,12 +58,17 @@ def _unsupported(path: Path, why: str) -> SkeletonFormatError:
 
 
 def read_any(
-    path: str | os.PathLike, layout: str | None = None, allow_pickle: bool = False
+    path: str | os.PathLike,
+    layout: str | None = None,
+    allow_pickle: bool = False,
+    skipped: list[dict[str, Any]] | None = None,
 ) -> list[SkeletonSample]:
     """Samples of one input file or folder (see the module docstring).
 
     ``layout`` names the layout of arrays that do not carry one; for inputs that do, the samples
-    are converted to it when it differs (e.g. NTU-25 to COCO-17).
+    are converted to it when it differs (e.g. NTU-25 to COCO-17). A folder's unreadable files are
+    skipped with a warning and, when ``skipped`` is given, appended to it (one dict per file, with
+    at least the file and the error), so that a caller can report them.
     """
     text = str(path)
     if text.startswith("synthetic:"):
@@ -83,7 +89,19 @@ def read_any(
         if p.is_dir():
             raise _unsupported(p, "no recognised skeleton data in this folder")
         raise _unsupported(p, f"unknown input type {p.suffix.lower() or '(no extension)'!r}")
-    return _to_layout(list(rec.func("read_input")(p, layout, allow_pickle)), layout)
+    reader = rec.func("read_input")
+    if skipped is not None and _takes_skipped(reader):
+        return _to_layout(list(reader(p, layout, allow_pickle, skipped=skipped)), layout)
+    return _to_layout(list(reader(p, layout, allow_pickle)), layout)
+
+
+def _takes_skipped(fn) -> bool:
+    import inspect
+
+    try:
+        return "skipped" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _to_layout(samples: list[SkeletonSample], layout: str | None) -> list[SkeletonSample]:

@@ -156,14 +156,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     model = SkeletonModel.from_pretrained(args.model)
     names, preds, extras = [], [], []
+    skipped: list[dict[str, Any]] = []  # a folder's unreadable files: warned about, and listed in --json
     for inp in args.inputs:
-        samples = read_any(inp, layout=args.layout)
+        samples = read_any(inp, layout=args.layout, skipped=skipped)
         names += [s.source or inp for s in samples]
         extras += [missing_joints_of(s) for s in samples]
         preds += model.predict(samples, top_k=args.top_k)
     # one shape for every command: label/score = the prediction, target = the ground truth (or null)
     results = [{"input": n, **p.to_dict(), **x} for n, p, x in zip(names, preds, extras)]
-    emit(args, {"model": args.model, "results": results}, format_predictions(names, preds))
+    emit(
+        args, {"model": args.model, "results": results, "skipped": skipped}, format_predictions(names, preds)
+    )
     return 0
 
 

@@ -6,8 +6,9 @@
 Inputs are anything :func:`llmskel.data.io.read_any` reads (a file, a folder, ``synthetic:<action>``);
 samples in another layout are converted to the model's when a conversion exists, else the error
 names both layouts. ``--json`` prints one JSON object: ``{"results": [{"input", "label", "score",
-"top_k": [{"label", "score"}, ...], "target"}, ...]}``: :class:`llmskel.prediction.Prediction`
-(``label`` is the answer, ``target`` the ground truth when the input carries one).
+"top_k": [{"label", "score"}, ...], "target"}, ...], "skipped": [...]}``: :class:`llmskel.prediction.Prediction`
+(``label`` is the answer, ``target`` the ground truth when the input carries one); ``skipped`` lists
+the files of an input folder that could not be read (each also a warning on stderr).
 """
 
 from __future__ import annotations
@@ -21,12 +22,16 @@ from ..engine.commands import missing_joints_of
 from ..prediction import format_predictions
 
 
-def _read_inputs(paths: list[str], layout: str | None = None) -> tuple[list[Any], list[str]]:
+def _read_inputs(
+    paths: list[str], layout: str | None = None, skipped: list[dict[str, Any]] | None = None
+) -> tuple[list[Any], list[str]]:
+    """Samples and their names; a folder's unreadable files are warned about and appended to
+    ``skipped`` (the ``--json`` outputs list them)."""
     from ..data.io import read_any
 
     samples, names = [], []
     for p in paths:
-        got = read_any(p, layout)
+        got = read_any(p, layout, skipped=skipped)
         if len(got) == 1:
             samples.append(got[0])
             names.append(p)
@@ -80,13 +85,15 @@ def cmd_zeroshot(args: argparse.Namespace) -> int:
             "give two labels or more"
         )
     model = SkeletonModel.from_pretrained(args.model)
-    samples, names = _read_inputs(args.inputs)
+    skipped: list[dict[str, Any]] = []
+    samples, names = _read_inputs(args.inputs, skipped=skipped)
     t0 = time.perf_counter()
     preds = model.classify(samples, labels, prompts=args.prompts, descriptions=args.descriptions,
                            top_k=args.top_k)  # fmt: skip
     result = {
         "model": args.model, "num_labels": len(labels), "seconds": time.perf_counter() - t0,
         "results": [{"input": n, **p.to_dict(), **missing_joints_of(s)} for n, p, s in zip(names, preds, samples)],
+        "skipped": skipped,
     }  # fmt: skip
     emit(args, result, format_predictions(names, preds))
     return 0
@@ -100,12 +107,14 @@ def cmd_fewshot(args: argparse.Namespace) -> int:
     model = SkeletonModel.from_pretrained(args.model)
     clf = FewShotClassifier(model, support, support_labels, text_fusion=args.text_fusion,
                             finetune_steps=args.finetune_steps)  # fmt: skip
-    samples, names = _read_inputs(args.query)
+    skipped: list[dict[str, Any]] = []
+    samples, names = _read_inputs(args.query, skipped=skipped)
     preds = clf.predict(samples, top_k=args.top_k)
     counts = {c: support_labels.count(c) for c in clf.classes}
     result = {
         "model": args.model, "classes": clf.classes, "support_per_class": counts, "text_fusion": args.text_fusion,
         "results": [{"input": n, **p.to_dict(), **missing_joints_of(s)} for n, p, s in zip(names, preds, samples)],
+        "skipped": skipped,
     }  # fmt: skip
     emit(args, result, format_predictions(names, preds))
     return 0

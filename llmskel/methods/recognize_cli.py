@@ -40,9 +40,12 @@ def cmd_recognize(args: argparse.Namespace) -> int:
     timing = {"load_s": time.perf_counter() - t0}
     t0 = time.perf_counter()
     samples, names = [], []
+    skipped: list[dict[str, Any]] = []  # a folder's unreadable files (warned about; listed in --json)
     for path in args.inputs:
         for i, s in enumerate(
-            read_any(path, layout=args.layout or model.layout, allow_pickle=args.allow_pickle)
+            read_any(
+                path, layout=args.layout or model.layout, allow_pickle=args.allow_pickle, skipped=skipped
+            )
         ):
             samples.append(s)
             names.append(path if i == 0 else f"{path}#{i}")
@@ -75,7 +78,8 @@ def cmd_recognize(args: argparse.Namespace) -> int:
     if args.show_sentence:
         lines = [f"{line}\n  {r['sentence']}" for line, r in zip(lines, results)]
     out = {"model": str(args.model), "mode": "open" if args.open else "constrained",
-           "labels": labels or (None if args.open else model.classes), "results": results}  # fmt: skip
+           "labels": labels or (None if args.open else model.classes), "results": results,
+           "skipped": skipped}  # fmt: skip
     emit(args, out, "\n".join(lines))
     return 0
 
