@@ -298,7 +298,10 @@ for batch in loader:
     opt.zero_grad()
 heads = acc.unwrap_model(model).heads
 sums = {k: float(sum(p.double().sum() for p in m.parameters())) for k, m in heads.items()}
-print("RANK", acc.process_index, json.dumps(sums), flush=True)
+# one write of the whole record (a short write to a pipe is atomic): print with several arguments
+# writes them one by one, and the other rank's output can land in between ("RANK 0RANK 1 {...}")
+sys.stdout.write(f"RANK {acc.process_index} {json.dumps(sums)}\\n")
+sys.stdout.flush()
 del model, opt, loader  # the DDP model holds the process group; see llmskel.engine.trainer.finish
 finish(acc)
 """
