@@ -159,8 +159,6 @@ def llm_fold(run: Path, epochs: int, extra: list[str], score: str | None = None)
     every = list(zs.bundle.classes)
     seen_mask = np.array([c not in unseen for c in every])
     logp = np.log(np.maximum(model.predict_proba(samples, labels=every), 1e-30))
-    g = gzsl_sweep(logp, np.array([every.index(n) for n in names]), seen_mask)
-    acc_s, acc_u, h = g["gzsl_seen"], g["gzsl_unseen"], g["gzsl_h"]
     # calibration from held-out SEEN samples only: the validation split that the LLM run carved from
     # its training data (data.val_fraction) and never trained on; the zero-shot method's rule, on the
     # LLM's label log-probabilities
@@ -172,6 +170,7 @@ def llm_fold(run: Path, epochs: int, extra: list[str], score: str | None = None)
     vp = np.log(np.maximum(model.predict_proba(val, labels=every), 1e-30))
     gamma = calibration_from_seen(vp, np.array([every.index(s.label_name) for s in val]), seen_mask)
     g = gzsl_sweep(logp, np.array([every.index(n) for n in names]), seen_mask, val_calibration=gamma)
+    acc_s, acc_u, h = g["gzsl_seen"], g["gzsl_unseen"], g["gzsl_h"]  # at gamma 0 (uncalibrated)
     m = json.loads((run / "metrics.json").read_text())
     return {"unseen": unseen, "llm_zsl": zsl, "llm_gzsl_seen": acc_s, "llm_gzsl_unseen": acc_u, "llm_gzsl_h": h,
             "llm_gzsl_val_seen": g["gzsl_val_seen"], "llm_gzsl_val_unseen": g["gzsl_val_unseen"],

@@ -453,14 +453,14 @@ def _read_pyskl_unit(payload: dict[str, Any], denoise: bool) -> list[Any]:
 # inputs (read_any): one function per kind of input, (path, layout, allow_pickle) -> samples
 
 
-def _input_cache(p: Path, layout: str | None, allow_pickle: bool, skipped: list | None = None) -> list[Any]:
+def _input_cache(p: Path, layout: str | None, allow_pickle: bool) -> list[Any]:
     from .cache import CachedSkeletonDataset
 
     ds = CachedSkeletonDataset(p)
     return [ds.get(i) for i in range(len(ds))]
 
 
-def _input_hf(p: Path, layout: str | None, allow_pickle: bool, skipped: list | None = None) -> list[Any]:
+def _input_hf(p: Path, layout: str | None, allow_pickle: bool) -> list[Any]:
     from .hf import hf_splits, load_hf_skeletons
 
     if p.is_dir():
@@ -503,10 +503,9 @@ def _input_folder(p: Path, layout: str | None, allow_pickle: bool, skipped: list
     return [SkeletonSample(data=data, layout=lay, source=str(p), extra={"name": p.stem})]
 
 
-def _input_estimator(
-    p: Path, layout: str | None, allow_pickle: bool, skipped: list | None = None
-) -> list[Any]:
-    # bad frames are skipped inside the recording and counted in each sample's extra["skipped_frames"]
+def _input_estimator(p: Path, layout: str | None, allow_pickle: bool) -> list[Any]:
+    # no ``skipped`` argument: bad frames are skipped inside the recording and counted in each
+    # sample's extra["skipped_frames"]
     from .readers.estimators import read_estimator_samples
 
     return read_estimator_samples(p, per_person=True)

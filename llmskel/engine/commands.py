@@ -110,8 +110,12 @@ def data_config_from_spec(spec: str, protocol: str | None):
 
 
 def load_split(data_cfg, split: str):
+    """The protocol's ``train`` or ``test`` split, or ``all`` samples (no validation split here: that
+    is carved at training time, see :func:`llmskel.engine.data.build_data`)."""
     from ..data.sources import load_source
 
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"load_split: split must be 'train', 'test' or 'all', got {split!r}")
     full, train_idx, test_idx = load_source(data_cfg)
     if split == "all":
         return full

@@ -408,7 +408,7 @@ class SkeletonLlm(nn.Module):
                           use_cache=True, logits_to_keep=1)  # fmt: skip
             first = out.logits[:, -1:, : self.output_vocab].float()  # (g, 1, V): the prompt's last token
             more = None
-            if T and (not constrained or trie.keep.numel()):
+            if T:  # (a ChoiceTree feeds nodes only on the way to a branch point it reads)
                 past = out.cache.get_seq_length()
                 mask = trie.mask(past, self._mask_dtype(), device)
                 more = self.lm(input_ids=trie.tokens.to(device).expand(g, -1), attention_mask=mask.expand(g, 1, -1, -1),
