@@ -320,3 +320,50 @@ def test_a_two_source_joint_space_model_reads_2d_and_3d_input(tmp_path, text_dir
     coco = SkeletonSample(coded("coco17", frames=12), "coco17")  # 2D pixels
     ranks = model.classify([s3, coco], ["clap", "kick", "sit down"], top_k=3)
     assert [len(r.top_k) for r in ranks] == [3, 3]
+
+
+@pytest.mark.usefixtures("text_cache")
+def test_a_pretraining_run_without_a_test_split_saves_best_and_last_and_a_fine_tune_starts_from_it(
+    tmp_path, text_dir, train_tiny, caplog
+):
+    # every source is use: train (configs/kinect3d_pretrain.yaml): no test split, best/ chosen on
+    # validation. Such a run once finished without writing any model folder.
+    srcs = (
+        "data.sources=[{dataset: synthetic, name: a, use: train}, {dataset: synthetic, name: b, use: train}]"
+    )
+    cfg = load_experiment(None, TINY + [f"output_dir={tmp_path / 'pre'}", f"zeroshot.text_encoder=sentence:{text_dir}",
+                                        srcs, "data.spatial_dims=3", "data.val_fraction=0.25"])  # fmt: skip
+    result = train_tiny(cfg)
+    assert "val_top1" in result and "top1" not in result  # no test metric is made up
+    for folder in ("best", "last"):
+        model = SkeletonModel.from_pretrained(tmp_path / "pre" / folder)
+        assert model.layout == JOINT_SPACE
+        assert "val_top1" in model.config.training["metrics"]
+        assert "test_top1" not in model.config.training["metrics"]
+    assert (
+        "no test split"
+        in SkeletonModel.from_pretrained(tmp_path / "pre" / "best").config.training["model_selection"]
+    )
+    metrics = json.loads((tmp_path / "pre" / "metrics.json").read_text())
+    assert metrics["best_epoch"] == 1 and 0 <= metrics["best_val_top1"] <= 1 and "val_top1" in metrics
+
+    # the fine-tune (configs/ucla_ctrgcn_gap_finetune.yaml): one dataset read in the same joint
+    # space, its encoder from the pre-training; the classifier (other classes) starts fresh
+    ft = load_experiment(None, TINY + [f"output_dir={tmp_path / 'ft'}", "method=supervised", "data.joint_space=true",
+                                       "data.synthetic.num_classes=5", f"model.init_from={tmp_path / 'pre' / 'last'}"])  # fmt: skip
+    native = load_experiment(None, TINY + [f"output_dir={tmp_path / 'nat'}", "method=supervised",
+                                           f"model.init_from={tmp_path / 'pre' / 'last'}"])  # fmt: skip
+    with pytest.raises(
+        ConfigError, match=r"trained on layout omni25 \(3D\), this run reads ntu25.*joint_space: true"
+    ):
+        train_tiny(
+            native
+        )  # the native NTU-25 layout: the weights do not fit, an error rather than a fresh model
+    with caplog.at_level("INFO", logger="llmskel.methods.supervised"):
+        out = train_tiny(ft)
+    assert 0 <= out["test_top1"] <= 1
+    tuned = SkeletonModel.from_pretrained(tmp_path / "ft" / "last").encoder.state_dict()
+    msg = next(r.getMessage() for r in caplog.records if "encoder tensors from" in r.getMessage())
+    # every encoder tensor but the new classifier came from the pre-training (none skipped for shape)
+    assert msg == (f"initialised {len(tuned) - 2} encoder tensors from {tmp_path / 'pre' / 'last'}; "
+                   "kept fresh: ['head.weight', 'head.bias']")  # fmt: skip

@@ -75,6 +75,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                f"(best {100 * result['best_top1']:.2f} % at epoch {result['best_epoch']}, chosen on the "
                f"{result.get('best_selected_on', 'test')} split)\n"
                f"model: {result['run_dir']}/best" if "test_top1" in result else "")
+            + (f"no test split; last validation top-1: {100 * result['val_top1']:.2f} %\n"
+               f"model: {result['run_dir']}/best (chosen on validation), {result['run_dir']}/last"
+               if "test_top1" not in result and "val_top1" in result else "")
         )  # fmt: skip
         emit(args, result, text)
     return 0

@@ -330,6 +330,7 @@ class TrainRun:
     epochs: int
     progress: TrainProgress = field(default_factory=TrainProgress)
     last_report: dict[str, Any] | None = None  # the last test report (classifying methods)
+    last_val: dict[str, float] = field(default_factory=dict)  # the last validation metrics
     last_extra: dict[str, float] = field(default_factory=dict)  # the last metrics of other methods
 
     def save_checkpoint(self) -> None:
@@ -608,13 +609,19 @@ def evaluate_epoch(run: TrainRun) -> dict[str, Any]:
         run.last_report = rep
     if "val" in reports:
         entry.update(val_top1=reports["val"]["top1"])
+        run.last_val = _metrics_of(reports["val"], "val")
     # the best model is picked on the validation split when there is one
     pick = reports.get("val") or reports.get("test")
     if pick is not None and pick["top1"] > progress.best_score:
         progress.best_score, progress.best_epoch = pick["top1"], progress.epoch
-        if accelerator.is_main_process and "test" in reports:
-            best_record = run.record(_metrics_of(reports["test"], "test"))
-            best_record["model_selection"] = _selection_note("val" in reports, progress.epoch)
+        if accelerator.is_main_process:
+            # no test split (every source is use: train, e.g. a pre-training run): the record
+            # carries the validation metrics the epoch was chosen on
+            shown = "test" if "test" in reports else "val"
+            best_record = run.record(_metrics_of(reports[shown], shown))
+            best_record["model_selection"] = _selection_note(
+                "val" in reports, progress.epoch, "test" in reports
+            )
             method.save_model(accelerator.unwrap_model(run.model), run.run_dir / "best", best_record)
     # methods adapt to the validation split only, never to the test set
     method.on_epoch_end(accelerator.unwrap_model(run.model), progress.epoch, reports.get("val"))
@@ -644,17 +651,24 @@ def finish_run(run: TrainRun) -> dict[str, Any]:
     if accelerator.is_main_process and run.last_report is not None:
         _write_outputs(cfg, run_dir, run.bundle, method, accelerator.unwrap_model(run.model), run.last_report,
                        progress, run.record)  # fmt: skip
-    elif accelerator.is_main_process and not method.classifies:
-        metrics = {**run.last_extra, "epochs": progress.epoch, "steps": progress.global_step,
+    elif accelerator.is_main_process:
+        # a method that reports its own metrics, or a classifier trained without a test split
+        # (last/ and metrics.json carry the last validation metrics, when there were any)
+        metrics = {**run.last_extra, **run.last_val, "epochs": progress.epoch, "steps": progress.global_step,
                    "num_train": len(run.bundle.train_idx), "history": progress.history}  # fmt: skip
+        if method.classifies:
+            metrics.update(best_val_top1=progress.best_score, best_epoch=progress.best_epoch)
         (run_dir / "metrics.json").write_text(jsonio.dumps(metrics, indent=2))
         last = run_dir / "last"
         if last.exists():
             shutil.rmtree(last)
-        method.save_model(accelerator.unwrap_model(run.model), last, run.record(run.last_extra))
+        method.save_model(
+            accelerator.unwrap_model(run.model), last, run.record({**run.last_extra, **run.last_val})
+        )
     accelerator.wait_for_everyone()
     result = run.counts()
     result.update(run.last_extra)
+    result.update(run.last_val)
     if run.last_report is not None:
         result.update(_metrics_of(run.last_report, "test"))
         result.update(best_top1=progress.best_score, best_epoch=progress.best_epoch,
@@ -663,8 +677,11 @@ def finish_run(run: TrainRun) -> dict[str, Any]:
     return result
 
 
-def _selection_note(on_validation: bool, epoch: int) -> str:
+def _selection_note(on_validation: bool, epoch: int, has_test: bool = True) -> str:
     """How ``best/`` was chosen, for its model card and metrics.json."""
+    if not has_test:
+        return (f"epoch {epoch} of training, the one with the highest validation top-1 (samples held out "
+                "of the training split, data.val_fraction); the run had no test split")  # fmt: skip
     if on_validation:
         return (f"epoch {epoch} of training, the one with the highest validation top-1 (samples held out "
                 "of the training split, data.val_fraction); the test metrics are of that epoch")  # fmt: skip

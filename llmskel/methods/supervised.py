@@ -112,15 +112,33 @@ def check_model_section(cfg) -> None:
 
 
 def init_encoder_from(model: SkeletonModel, source: str) -> None:
-    """Copy encoder weights from a trained model; a classifier of another size is left fresh."""
+    """Copy encoder weights from a trained model. The classifier is copied only when both models
+    have the same classes in the same order (else its rows would stand for other classes)."""
+    from ..errors import ConfigError
+
     src = SkeletonModel.from_pretrained(source)
+    dims = [(m.config.preprocessing or {}).get("spatial_dims") for m in (src, model)]
+    if src.layout != model.layout or (None not in dims and dims[0] != dims[1]):
+        hint = (" Set data.joint_space: true (and the same data.spatial_dims) to read this data in its joint space."
+                if src.layout == "omni25" else "")  # fmt: skip
+        raise ConfigError(
+            f"config key 'model.init_from': {source} was trained on layout {src.layout} ({dims[0] or '?'}D), "
+            f"this run reads {model.layout} ({dims[1] or '?'}D): the encoder weights do not fit.{hint}"
+        )
     own = model.encoder.state_dict()
+    same_classes = list(src.classes) == list(model.classes)
     loaded, skipped = 0, []
     for k, v in src.encoder.state_dict().items():
-        if k in own and own[k].shape == v.shape:
+        if k.startswith("head.") and not same_classes:
+            skipped.append(k)
+        elif k in own and own[k].shape == v.shape:
             own[k] = v
             loaded += 1
         else:
             skipped.append(k)
     model.encoder.load_state_dict(own)
     logger.info("initialised %d encoder tensors from %s; kept fresh: %s", loaded, source, skipped or "none")
+    misfits = [k for k in skipped if not k.startswith("head.")]
+    if misfits:  # another architecture size, another number of bodies...: most of the encoder is fresh
+        logger.warning("model.init_from %s: %d encoder tensors did not fit this model and start fresh: %s",
+                       source, len(misfits), ", ".join(misfits[:8]) + (" ..." if len(misfits) > 8 else ""))  # fmt: skip
