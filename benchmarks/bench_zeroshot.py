@@ -22,6 +22,7 @@
     python benchmarks/bench_zeroshot.py latency [--model DIR] [--labels 100] [--threads 1]
         one sequence against 100 labels, text prototypes cached: median ms of classify()
     python benchmarks/bench_zeroshot.py fewshot [--model DIR] [--dataset utkinect] [--episodes 600] [--fusion 0.3]
+        [--finetune-steps 0]
         5-way 1-shot and 5-shot episodes over every sample of ``--dataset`` (utkinect, utd-mhad,
         nw-ucla, penn-action; e.g. a multi-dataset model that never saw it:
         --model runs/openvocab_lodo_utdmhad/best --dataset utd-mhad), 95 % CI, with and without
@@ -301,12 +302,13 @@ def mode_fewshot(args) -> str:
     for k in (1, 5):
         for w in (0.0, args.fusion) if args.space != "feature" else (0.0,):  # fusion needs the text space
             r = run_episodes(emb, y, n_way=5, k_shot=k, n_query=args.queries, episodes=args.episodes, seed=0,
-                             text_protos=tp, text_fusion=w)  # fmt: skip
+                             text_protos=tp, text_fusion=w, finetune_steps=args.finetune_steps)  # fmt: skip
             tag = f"{k}shot" + (f"_fusion{w:g}" if w else "")
             parts.append(f"{tag}={r['accuracy']:.4f}+-{r['ci95']:.4f}")
     trained_on = (model.config.training or {}).get("dataset", "?")
     return (f"bench_zeroshot_fewshot: dataset={args.dataset} way=5 {' '.join(parts)} episodes={args.episodes} "
             f"queries_per_class<={args.queries} chance=0.2 samples={len(y)} classes={len(classes)} space={args.space} "
+            f"finetune_steps={args.finetune_steps} "
             f"encoder_from={trained_on} model={path}")  # fmt: skip
 
 
@@ -332,6 +334,12 @@ def main() -> int:
     p.add_argument("--episodes", type=int, default=600)
     p.add_argument("--queries", type=int, default=10)
     p.add_argument("--fusion", type=float, default=0.3)
+    p.add_argument(
+        "--finetune-steps",
+        type=int,
+        default=0,
+        help="fewshot: fit a linear head on each episode's support set (llmskel fewshot --finetune-steps)",
+    )
     p.add_argument("--dataset", default="utkinect", help="fewshot: the dataset the episodes are drawn from")
     p.add_argument("--space", default="auto", choices=["auto", "text", "feature"],
                    help="fewshot: embeddings in the text space (auto: when the model has one) or the encoder feature")  # fmt: skip
