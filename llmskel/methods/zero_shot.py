@@ -478,11 +478,18 @@ class ZeroShotMethod(Method):
                 data.update(metrics)
                 data.update(seen_classes=self.seen, unseen_classes=self.unseen, gzsl_sweep=sweep)
                 path.write_text(dumps(data, indent=2))
-            logger.info("zero-shot: ZSL top-1 %.4f (chance %.4f); GZSL seen %.4f unseen %.4f H %.4f (gamma 0), "
-                        "oracle H %.4f at gamma %.3f", metrics["zsl_top1"], metrics["chance_top1"],
-                        metrics.get("gzsl_seen", float("nan")), metrics.get("gzsl_unseen", float("nan")),
-                        metrics.get("gzsl_h", float("nan")), metrics.get("gzsl_oracle_h", float("nan")),
-                        metrics.get("gzsl_oracle_calibration", float("nan")))  # fmt: skip
+            if not metrics["num_unseen_test"]:
+                logger.info("zero-shot: no test samples to score (the run has no test split)")
+            elif "gzsl_h" not in metrics:  # every class is a training class, or GZSL is off
+                why = ("no held-out classes, so no GZSL figures" if not len(self.unseen)
+                       else "no GZSL figures (zeroshot.gzsl off, or no seen-class test samples)")  # fmt: skip
+                logger.info("zero-shot: test top-1 %.4f over %d classes (chance %.4f); %s", metrics["zsl_top1"],
+                            round(1 / metrics["chance_top1"]), metrics["chance_top1"], why)  # fmt: skip
+            else:
+                logger.info("zero-shot: ZSL top-1 %.4f (chance %.4f); GZSL seen %.4f unseen %.4f H %.4f (gamma 0), "
+                            "oracle H %.4f at gamma %.3f", metrics["zsl_top1"], metrics["chance_top1"],
+                            metrics["gzsl_seen"], metrics["gzsl_unseen"], metrics["gzsl_h"],
+                            metrics.get("gzsl_oracle_h", float("nan")), metrics.get("gzsl_oracle_calibration", float("nan")))  # fmt: skip
             if "gzsl_val_h" in metrics:
                 logger.info("zero-shot: GZSL with gamma %.3f chosen on %d held-out seen samples: seen %.4f unseen "
                             "%.4f H %.4f", metrics["gzsl_val_calibration"], metrics["num_val_calibration"],
