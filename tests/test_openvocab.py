@@ -353,12 +353,11 @@ def test_a_pretraining_run_without_a_test_split_saves_best_and_last_and_a_fine_t
                                        "data.synthetic.num_classes=5", f"model.init_from={tmp_path / 'pre' / 'last'}"])  # fmt: skip
     native = load_experiment(None, TINY + [f"output_dir={tmp_path / 'nat'}", "method=supervised",
                                            f"model.init_from={tmp_path / 'pre' / 'last'}"])  # fmt: skip
+    # the native NTU-25 layout: the weights do not fit, an error rather than a mostly fresh model
     with pytest.raises(
         ConfigError, match=r"trained on layout omni25 \(3D\), this run reads ntu25.*joint_space: true"
     ):
-        train_tiny(
-            native
-        )  # the native NTU-25 layout: the weights do not fit, an error rather than a fresh model
+        train_tiny(native)
     with caplog.at_level("INFO", logger="llmskel.methods.supervised"):
         out = train_tiny(ft)
     assert 0 <= out["test_top1"] <= 1

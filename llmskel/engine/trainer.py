@@ -656,7 +656,7 @@ def finish_run(run: TrainRun) -> dict[str, Any]:
         # (last/ and metrics.json carry the last validation metrics, when there were any)
         metrics = {**run.last_extra, **run.last_val, "epochs": progress.epoch, "steps": progress.global_step,
                    "num_train": len(run.bundle.train_idx), "history": progress.history}  # fmt: skip
-        if method.classifies:
+        if method.classifies and run.last_val:  # no validation split either: no best to report
             metrics.update(best_val_top1=progress.best_score, best_epoch=progress.best_epoch)
         (run_dir / "metrics.json").write_text(jsonio.dumps(metrics, indent=2))
         last = run_dir / "last"
