@@ -171,6 +171,88 @@ def test_the_pipeline_gives_a_mask_channel_in_3d_and_projects_3d_for_a_2d_model(
     np.testing.assert_array_equal(b[0, 0, :, 2] > 0, layout_mask("coco17"))
 
 
+def test_layout_dropout_cuts_a_training_sample_down_to_a_sparser_layout_and_is_validated():
+    s3 = SkeletonSample(coded("kinect20", frames=10) / 10, "kinect20", label=0)
+    coco = layout_mask("coco17")
+    extra = layout_mask("kinect20") & ~coco  # spine mid, hands, feet: joints Kinect has and COCO-17 lacks
+    assert extra.sum() == 5
+    pipe = SkeletonPipeline(pipe_cfg(spatial_dims=2, augment={"layout_dropout": 1.0}), "kinect20", train=True)
+    for seed in range(3):
+        present = pipe(s3, np.random.default_rng(seed))["x"][..., 2] > 0  # the score channel says
+        np.testing.assert_array_equal(present.any(axis=(0, 1)), coco & layout_mask("kinect20"))
+    # half the samples keep every joint; evaluation never drops any
+    half = SkeletonPipeline(pipe_cfg(spatial_dims=2, augment={"layout_dropout": 0.5}), "kinect20", train=True)
+    full = [
+        bool((half(s3, np.random.default_rng(i))["x"][..., 2] > 0).any(axis=(0, 1))[extra].all())
+        for i in range(40)
+    ]
+    assert 8 < sum(full) < 32
+    ev = SkeletonPipeline(pipe_cfg(spatial_dims=3, augment={"layout_dropout": 1.0}), "kinect20")(s3)["x"]
+    np.testing.assert_array_equal(ev[0, 0, :, 3], layout_mask("kinect20"))
+    # another target layout, in 3D: the mask channel follows
+    pipe3 = SkeletonPipeline(
+        pipe_cfg(spatial_dims=3, augment={"layout_dropout": 1.0, "layout_dropout_to": ["penn13"]}),
+        "kinect20",
+        True,
+    )
+    out = pipe3(s3, np.random.default_rng(0))["x"]
+    np.testing.assert_array_equal(out[0, 0, :, 3], layout_mask("penn13") & layout_mask("kinect20"))
+    assert np.all(out[..., ~layout_mask("penn13"), :3] == 0)
+    for aug, msg in [
+        ({"layout_dropout": 0.5, "layout_dropout_to": ["kinect99"]}, r"\['kinect99'\] have no mapping"),
+        ({"layout_dropout": 0.5, "layout_dropout_to": []}, "is empty"),
+        ({"layout_dropout": 1.5}, "layout_dropout"),
+    ]:
+        with pytest.raises(ConfigError, match=msg):
+            pipe_cfg(augment=aug)
+    with pytest.raises(ConfigError, match="needs the joint space"):
+        from_dict(DataConfig, {"dataset": "synthetic", "augment": {"layout_dropout": 0.5}})
+
+
+def test_joint_subset_keeps_the_same_joints_in_training_and_at_inference_and_is_saved_with_the_model():
+    from llmskel.methods.supervised import preprocessing_of
+
+    s3 = SkeletonSample(coded("kinect20", frames=10) / 10, "kinect20", label=0)
+    cfg = pipe_cfg(spatial_dims=3, joint_subset="coco17")
+    want = layout_mask("coco17") & layout_mask("kinect20")
+    for train, rng in ((True, np.random.default_rng(0)), (False, None)):
+        out = SkeletonPipeline(cfg, "kinect20", train=train)(s3, rng)["x"]
+        np.testing.assert_array_equal(out[0, 0, :, 3], want)
+    pre = preprocessing_of(cfg)
+    assert pre["joint_subset"] == "coco17"
+    arch = {"arch": "ctrgcn", "layout": JOINT_SPACE, "in_channels": 4, "num_classes": 2, "num_bodies": 1,
+            "base_channels": 4, "stage_blocks": [1, 1, 1]}  # fmt: skip
+    model = SkeletonModel(SkeletonModelConfig(arch, ["a", "b"], JOINT_SPACE, preprocessing=pre))
+    x = model.prepare_inputs([s3])  # (N, C, T, V, M): the mask channel is the last of C
+    np.testing.assert_array_equal(x[0, 3, 0, :, 0].numpy(), want)
+    with pytest.raises(ConfigError, match="'data.joint_subset': layout 'kinect99'"):
+        pipe_cfg(joint_subset="kinect99")
+    with pytest.raises(ConfigError, match="joint_subset' needs the joint space"):
+        from_dict(DataConfig, {"dataset": "synthetic", "joint_subset": "coco17"})
+
+
+def test_score_jitter_gives_2d_and_projected_3d_sources_one_score_distribution():
+    # Penn-like 2D input: visibility exactly 1 (0 for an occluded joint); a projected 3D joint: project.score
+    vis = coded("penn13", frames=10)
+    vis[..., 2] = 1.0
+    vis[:, :, 4, 2] = 0.0  # an occluded joint keeps score 0 (absent)
+    vis[:, :, 4, :2] = 0.0
+    penn = SkeletonSample(vis, "penn13", label=0)
+    kin = SkeletonSample(coded("kinect20", frames=10) / 10, "kinect20", label=0)
+    cfg = pipe_cfg(spatial_dims=2, project={"score": [1.0, 1.0]}, augment={"score_jitter": 0.4})
+    pipe = SkeletonPipeline(cfg, "penn13", train=True)
+    for sample in (penn, kin):
+        scores = pipe(sample, np.random.default_rng(0))["x"][..., 2]
+        present = scores[scores > 0]
+        assert present.min() >= 0.6 - 1e-6 and present.max() <= 1.0 + 1e-6 and present.std() > 0.05
+    absent = pipe(penn, np.random.default_rng(0))["x"][..., 2]
+    # the occluded joint stays absent
+    assert (absent > 0).sum(-1).max() == int(layout_mask("penn13").sum()) - 1
+    # evaluation keeps the scores as given
+    ev = SkeletonPipeline(cfg, "penn13")(penn)["x"][..., 2]
+    assert set(np.unique(ev)) <= {0.0, 1.0}
+
+
 # ------------------------------------------------------------------------------- 2D into 3D
 def test_a_3d_model_refuses_2d_input_naming_both():
     coco = SkeletonSample(coded("coco17", frames=10), "coco17", label=0, source="clip.json")
@@ -289,6 +371,10 @@ def test_zeroshot_trains_on_every_class_without_a_held_out_list(tmp_path, text_d
     cfg = load_experiment(
         None, TINY + [f"output_dir={tmp_path / 'run'}", f"zeroshot.text_encoder=sentence:{text_dir}"]
     )
+    one_source = load_experiment(None, TINY + [f"output_dir={tmp_path / 'one'}", "zeroshot.domain_weight=1",
+                                               f"zeroshot.text_encoder=sentence:{text_dir}"])  # fmt: skip
+    with pytest.raises(ConfigError, match="domain_weight' needs at least two data.sources"):
+        train_tiny(one_source)
     train_tiny(cfg)
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert saved["num_test"] > 0 and len(saved["classes"]) == 6
@@ -304,7 +390,9 @@ def test_a_two_source_joint_space_model_reads_2d_and_3d_input(tmp_path, text_dir
         "data.sources=[{dataset: synthetic, name: a}, {dataset: synthetic, name: b, weight: 3, use: train}]"
     )
     cfg = load_experiment(None, TINY + [f"output_dir={tmp_path / 'run'}", f"zeroshot.text_encoder=sentence:{text_dir}",
-                                        srcs, "data.spatial_dims=2"])  # fmt: skip
+                                        srcs, "data.spatial_dims=2", "zeroshot.domain_weight=0.5",
+                                        "data.augment.layout_dropout=0.5", "data.augment.score_jitter=0.3",
+                                        "train.log_every=1"])  # fmt: skip
     from llmskel.engine.data import build_data, make_loaders
 
     b = build_data(cfg.data, 0)
@@ -314,6 +402,10 @@ def test_a_two_source_joint_space_model_reads_2d_and_3d_input(tmp_path, text_dir
     train_tiny(cfg)
     model = SkeletonModel.from_pretrained(tmp_path / "run" / "last")
     assert model.layout == JOINT_SPACE and model.config.preprocessing["spatial_dims"] == 2
+    # the domain-adversarial term trained a head over the two sources and was logged
+    assert model.heads["domain_head"][-1].out_features == 2
+    logs = [json.loads(line) for f in (tmp_path / "run" / "logs").glob("*.jsonl") for line in f.open()]
+    assert any("train/domain_ce" in r for r in logs)
     from llmskel.data.synthetic import generate_sample
 
     s3 = generate_sample("clap")  # NTU-25, 3D: projected frontally

@@ -32,6 +32,15 @@ class AugmentConfig:
     frame_dropout: float = bounded(0.0, ge=0, lt=1)
     # probability of a left-right mirror (x negated, left/right joints swapped)
     flip: float = bounded(0.0, ge=0, le=1)
+    # joint space only: probability that a sample keeps only the joints one of `layout_dropout_to` has
+    # (e.g. a Kinect recording cut down to what COCO-17 gives), so which joints are present does not tell
+    # the model which dataset (or sensor) a sample came from
+    layout_dropout: float = bounded(0.0, ge=0, le=1)
+    layout_dropout_to: list[str] = field(default_factory=lambda: ["coco17"])
+    # 2D input only: each present joint's score (confidence, visibility) is multiplied by a factor drawn
+    # from [1 - score_jitter, 1] per frame, for every source alike, so scores do not tell sources apart
+    # (Penn Action's visibility is exactly 0 or 1; a projected 3D joint gets data.project.score)
+    score_jitter: float = bounded(0.0, ge=0, lt=1)
 
 
 @dataclass
@@ -134,6 +143,9 @@ class DataConfig:
     # map every sample into one joint space (llmskel.data.joint_space: NTU-25 joints, absent ones
     # masked, a mask / score channel); null: on when ``sources`` is set
     joint_space: bool | None = None
+    # joint space only: keep only the joints this layout provides (e.g. coco17) in training and at
+    # inference (saved with the model), so samples of every sensor and dataset show the same joints
+    joint_subset: str | None = None
     project: ProjectConfig = field(default_factory=ProjectConfig)  # 3D -> 2D cameras for a 2D model
 
     def validate(self) -> None:
@@ -149,6 +161,7 @@ class DataConfig:
             raise ConfigError(
                 f"config key 'data.augment.rotate' must be one angle or [x, y, z] angles >= 0, got {rot}"
             )
+        self._validate_layout_dropout()
         lo, hi = self.train_crop
         if not (0.0 < lo <= hi <= 1.0):
             raise ConfigError(
@@ -168,6 +181,32 @@ class DataConfig:
             raise ConfigError(f"config key 'data.root' is required for dataset {self.dataset!r}")
         if self.joint_space:
             self._joint_space_dims([] if self.sources else [SourceConfig(self.dataset, layout=self.layout)])
+
+    def _validate_layout_dropout(self) -> None:
+        from .joint_space import can_map
+
+        needs_space = self.joint_space is False or (self.joint_space is None and not self.sources)
+        if self.joint_subset is not None:
+            if not can_map(self.joint_subset):
+                raise ConfigError(f"config key 'data.joint_subset': layout {self.joint_subset!r} has no mapping "
+                                  "into the joint space (see `llmskel layouts`)")  # fmt: skip
+            if needs_space:
+                raise ConfigError("config key 'data.joint_subset' needs the joint space "
+                                  "(data.joint_space: true, or several data.sources)")  # fmt: skip
+        aug = self.augment
+        if aug.layout_dropout <= 0:
+            return
+        if not aug.layout_dropout_to:
+            raise ConfigError(
+                "config key 'data.augment.layout_dropout_to' is empty; name at least one layout"
+            )
+        bad = [n for n in aug.layout_dropout_to if not can_map(n)]
+        if bad:
+            raise ConfigError(f"config key 'data.augment.layout_dropout_to': {bad} have no mapping into the joint "
+                              "space (see `llmskel layouts`)")  # fmt: skip
+        if needs_space:
+            raise ConfigError("config key 'data.augment.layout_dropout' needs the joint space "
+                              "(data.joint_space: true, or several data.sources)")  # fmt: skip
 
     def _validate_sources(self) -> None:
         if not self.sources:

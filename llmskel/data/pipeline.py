@@ -30,7 +30,15 @@ import torch
 from ..errors import SkeletonFormatError
 from . import transforms as T
 from .config import DataConfig
-from .joint_space import JOINT_SPACE, can_map, check_dims, project_to_2d, sample_spatial_dims, to_joint_space
+from .joint_space import (
+    JOINT_SPACE,
+    can_map,
+    check_dims,
+    layout_mask,
+    project_to_2d,
+    sample_spatial_dims,
+    to_joint_space,
+)
 from .layouts import Layout, can_convert, convert_layout, get_layout
 from .sample import BaseSkeletonDataset, SkeletonSample
 
@@ -47,6 +55,10 @@ class SkeletonPipeline:
         self.augment = cfg.augment
         aug = self.augment  # whether a random linear map is drawn: decided once, not per sample
         self._affine = bool(np.any(np.asarray(aug.rotate) > 0) or aug.scale > 0 or aug.shear > 0)
+        # joint-space masks a sample may be cut down to (augment.layout_dropout)
+        self._sparse = [layout_mask(n) for n in aug.layout_dropout_to] if self.joint_space else []
+        subset = getattr(cfg, "joint_subset", None)
+        self._subset = layout_mask(subset) if self.joint_space and subset else None
 
     def __repr__(self) -> str:
         c = self.cfg
@@ -101,6 +113,14 @@ class SkeletonPipeline:
         train = self.train and rng is not None
         s = self.spatial_dims(sample)
         x = self._array(sample, rng if train else None)  # (T, M, V, C)
+        if self._subset is not None:
+            x = x * self._subset[None, None, :, None].astype(x.dtype)
+        if train and self._sparse and aug.layout_dropout > 0 and rng.random() < aug.layout_dropout:
+            keep = self._sparse[int(rng.integers(len(self._sparse)))]
+            x = x * keep[None, None, :, None].astype(x.dtype)
+        if train and s == 2 and aug.score_jitter > 0 and x.shape[-1] >= 3:
+            x = x.copy()
+            x[..., 2] *= rng.uniform(1.0 - aug.score_jitter, 1.0, x.shape[:3]).astype(x.dtype)
         x = T.select_bodies(x, cfg.num_bodies)
         present = T.joint_mask(x)  # (T, M, V), read once before centring zeroes the origin joint
         # bodies that never appear stay zero through every step: leave them out until the end

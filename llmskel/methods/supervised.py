@@ -24,7 +24,7 @@ PREPROCESSING_KEYS = ("num_frames", "num_bodies", "stream", "eval_crop", "center
 def preprocessing_of(data_cfg) -> dict[str, Any]:
     d = dataclasses.asdict(data_cfg)
     out = {k: d[k] for k in PREPROCESSING_KEYS if k in d}
-    for extra in ("pad_mode", "spatial_dims", "joint_space"):
+    for extra in ("pad_mode", "spatial_dims", "joint_space", "joint_subset"):
         if extra in d:
             out[extra] = d[extra]
     return out

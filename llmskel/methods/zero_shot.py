@@ -10,7 +10,8 @@ Training (seen classes only):
   cross-entropy of ``scale * cos(z, text)`` over the seen classes, with a learnable temperature;
 * ``ce_weight`` adds the cross-entropy of the encoder's own classifier over the seen classes, and
   ``part_weight`` adds GAP's part-wise alignment (pooled joint features of each body part against
-  that part's description, :func:`~llmskel.methods.gap.multi_positive_kl`).
+  that part's description, :func:`~llmskel.methods.gap.multi_positive_kl`); with several sources,
+  ``domain_weight`` adds a domain-adversarial term (a source classifier behind gradient reversal).
 
 Evaluation: a class prototype is the normalised mean of its text embeddings (prompt ensembling).
 The engine's ``test`` split holds the unseen classes only (ZSL top-1 / top-5 over the unseen
@@ -63,6 +64,22 @@ from .zero_shot_text import (
 
 logger = logging.getLogger(__name__)
 PART_PROJ, PART_SCALE = "align_proj", "align_logit_scale"
+DOMAIN_HEAD = "domain_head"
+
+
+class _ReverseGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+def reverse_gradient(x: torch.Tensor) -> torch.Tensor:
+    """Identity forward, negated gradient backward: what the head after it learns, the encoder unlearns."""
+    return _ReverseGradient.apply(x)
 
 
 @dataclass
@@ -88,6 +105,10 @@ class ZeroShotConfig:
     learn_temperature: bool = True
     ce_weight: float = 0.5  # seen-class cross-entropy of the encoder's classifier
     part_weight: float = 0.0  # GAP part alignment (needs part descriptions)
+    # several data.sources: weight of a domain-adversarial term (a head guesses each training sample's
+    # source from the encoder feature through gradient reversal, so the encoder learns features that do
+    # not tell the datasets apart; Ganin & Lempitsky 2015). 0: off
+    domain_weight: float = bounded(0.0, ge=0)
     gzsl: bool = True
     calibration: float | None = None  # a fixed GZSL calibration to report (cosine units)
     # GZSL calibration from held-out seen samples (the val split): the largest gamma that costs them at
@@ -156,6 +177,7 @@ class ZeroShotMethod(Method):
         lookup["train"] = lookup["val"]
         self.lookup = lookup
         self.part_table = self._part_table() if z.part_weight > 0 else None
+        self.train_source = self._train_sources() if z.domain_weight > 0 else None
         self._device = torch.device("cpu")
         logger.info("zero-shot: %d seen / %d unseen classes (unseen: %s), %d texts, text encoder %s (%d-d)",
                     len(self.seen), len(self.unseen), ", ".join(self.unseen) or "none", len(flat),
@@ -205,6 +227,16 @@ class ZeroShotMethod(Method):
             return
         logger.info("zero-shot data: %d seen train, %d unseen test, %d seen test (GZSL)", len(b.train_idx),
                     len(b.test_idx), len(self.seen_test_idx))  # fmt: skip
+
+    def _train_sources(self) -> torch.Tensor:
+        """(N_train,) the source index of each training sample, for the domain-adversarial term."""
+        b = self.bundle
+        names = list(b.source_names or [])
+        if b.source_of is None or len({int(s) for s in b.source_of[b.train_idx]}) < 2:
+            raise ConfigError("config key 'zeroshot.domain_weight' needs at least two data.sources used for "
+                              f"training; this run trains on {names or [self.cfg.data.dataset]}")  # fmt: skip
+        self.num_sources = len(names)
+        return torch.as_tensor(b.source_of[b.train_idx], dtype=torch.long)
 
     def _load_descriptions(self):
         """The description of every class that has a usable one (see
@@ -331,6 +363,13 @@ class ZeroShotMethod(Method):
                 "init_temperature": z.temperature,
                 "size": len(PART_NAMES),
             }
+        if self.train_source is not None:
+            heads[DOMAIN_HEAD] = {
+                "type": "mlp",
+                "hidden": width,
+                "out_features": self.num_sources,
+                "dropout": 0.1,
+            }
         mcfg.heads = heads
         model = SkeletonModel(mcfg)
         model.heads[ZS_SCALE].log_scale.requires_grad_(z.learn_temperature)
@@ -345,6 +384,8 @@ class ZeroShotMethod(Method):
         out = proj.out_features if hasattr(proj, "out_features") else proj[-1].out_features
         check_text_dim(self.dim, self.encoder.spec, out, f"the model's projection {ZS_PROJ!r}")
         self._device = torch.device(device)
+        if self.train_source is not None:
+            self.train_source = self.train_source.to(self._device)
         for name in ("text_emb", "offsets", "counts", "protos", "seen_ids", "unseen_ids"):
             setattr(self, name, getattr(self, name).to(self._device))
         if self.part_table is not None:
@@ -381,6 +422,12 @@ class ZeroShotMethod(Method):
             logs["ce"] = ce.detach()
         else:  # keep the classifier in the graph (DDP needs every parameter used)
             loss = loss + 0.0 * out.logits.sum()
+        if self.train_source is not None:
+            src = self.train_source[batch["index"].to(self.train_source.device)]
+            feat = normalize_feature(out.feature.float(), self.zs.feature_norm)
+            dom = F.cross_entropy(model.heads[DOMAIN_HEAD](reverse_gradient(feat)), src)
+            loss = loss + self.zs.domain_weight * dom
+            logs["domain_ce"] = dom.detach()
         if self.part_table is not None:
             part = self._part_loss(model, out, y)
             loss = loss + self.zs.part_weight * part
