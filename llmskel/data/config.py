@@ -161,7 +161,7 @@ class DataConfig:
             raise ConfigError(
                 f"config key 'data.augment.rotate' must be one angle or [x, y, z] angles >= 0, got {rot}"
             )
-        self._validate_layout_dropout()
+        self._validate_joint_options()
         lo, hi = self.train_crop
         if not (0.0 < lo <= hi <= 1.0):
             raise ConfigError(
@@ -182,7 +182,7 @@ class DataConfig:
         if self.joint_space:
             self._joint_space_dims([] if self.sources else [SourceConfig(self.dataset, layout=self.layout)])
 
-    def _validate_layout_dropout(self) -> None:
+    def _validate_joint_options(self) -> None:
         from .joint_space import can_map
 
         needs_space = self.joint_space is False or (self.joint_space is None and not self.sources)

@@ -56,7 +56,8 @@ class SkeletonPipeline:
         aug = self.augment  # whether a random linear map is drawn: decided once, not per sample
         self._affine = bool(np.any(np.asarray(aug.rotate) > 0) or aug.scale > 0 or aug.shear > 0)
         # joint-space masks a sample may be cut down to (augment.layout_dropout)
-        self._sparse = [layout_mask(n) for n in aug.layout_dropout_to] if self.joint_space else []
+        use = self.joint_space and aug.layout_dropout > 0
+        self._sparse = [layout_mask(n) for n in aug.layout_dropout_to] if use else []
         subset = getattr(cfg, "joint_subset", None)
         self._subset = layout_mask(subset) if self.joint_space and subset else None
 
@@ -115,7 +116,7 @@ class SkeletonPipeline:
         x = self._array(sample, rng if train else None)  # (T, M, V, C)
         if self._subset is not None:
             x = x * self._subset[None, None, :, None].astype(x.dtype)
-        if train and self._sparse and aug.layout_dropout > 0 and rng.random() < aug.layout_dropout:
+        if train and self._sparse and rng.random() < aug.layout_dropout:
             keep = self._sparse[int(rng.integers(len(self._sparse)))]
             x = x * keep[None, None, :, None].astype(x.dtype)
         if train and s == 2 and aug.score_jitter > 0 and x.shape[-1] >= 3:
