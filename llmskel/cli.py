@@ -96,6 +96,19 @@ class _Parser(argparse.ArgumentParser):
         super().error(message)
 
 
+def parse_with_overrides(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """``parser.parse_args(argv)``, except that ``key=value`` overrides may stand anywhere, also after
+    an option (``--config C a=1 --output-dir D b=2``): argparse takes a ``nargs="*"`` positional only
+    once, so the ones after an option come back unrecognised and are appended here, in their order."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        loose = [e for e in extra if e.startswith("-") or "=" not in e]
+        if loose or not hasattr(args, "overrides"):
+            parser.error(f"unrecognized arguments: {' '.join(loose or extra)}")
+        args.overrides = [*(args.overrides or []), *extra]
+    return args
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -121,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     _Parser.json_errors = "--json" in argv
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_with_overrides(parser, argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",

@@ -285,6 +285,30 @@ def test_a_section_override_after_its_keys_merges_or_is_refused(tmp_path, capsys
     assert not (tmp_path / "run").exists()
 
 
+def test_overrides_after_an_option_are_taken_not_refused(tmp_path, capsys):
+    # `--config C a=1 --output-dir D b=2` used to stop with "unrecognized arguments: b=2" (argparse
+    # takes a nargs="*" positional once); overrides now stand anywhere, in order, in both entry points
+    from llmskel.cli import build_parser, parse_with_overrides
+    from llmskel.engine.commands import train_main
+
+    args = parse_with_overrides(
+        build_parser(), ["train", "--config", "c.yaml", "a=1", "--output-dir", "d", "b=2"]
+    )
+    assert args.overrides == ["a=1", "b=2"] and args.output_dir == "d" and args.config == "c.yaml"
+    # the override after --output-dir reaches the config: it conflicts with the earlier one, so nothing trains
+    run = tmp_path / "run"
+    rc, out = _run(["train", "train.epochs=1", "--output-dir", str(run), "train=5"], capsys)
+    assert rc == 1 and "train=5" in out and "conflicts" in out, out
+    assert train_main(["train.epochs=1", "--output-dir", str(run), "train=5"]) == 1
+    assert "conflicts" in capsys.readouterr().err and not run.exists()
+    # an unknown option, or a loose word that is no override, is still refused and named
+    rc, out = _run(["train", "--output-dir", str(run), "a=1", "--bogus", "b=2"], capsys)
+    assert rc == 2 and "unrecognized arguments: --bogus" in out, out
+    rc, out = _run(["train", "a=1", "--output-dir", str(run), "stray"], capsys)
+    assert rc == 2 and "unrecognized arguments: stray" in out, out
+    assert not run.exists()
+
+
 def test_train_resume_and_output_dir_that_are_files(tmp_path, capsys):
     f = tmp_path / "somefile"
     f.write_text("x")

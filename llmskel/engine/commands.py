@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..cli import add_json_flag, emit, int_at_least, number_in
+from ..cli import add_json_flag, emit, int_at_least, number_in, parse_with_overrides
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
 def train_main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="train.py", description="Train an llmskel model (Accelerate).")
     add_train_args(p)
-    args = p.parse_args(argv)
+    args = parse_with_overrides(p, argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from ..errors import LlmskelError
 
